@@ -1,0 +1,2 @@
+//! strata-builder: the Dockerfile front end, the build graph and the layer machinery.
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! strata-cache: the content-addressed image store.
+#![deny(missing_docs)]
