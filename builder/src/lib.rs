@@ -1,2 +1,4 @@
 //! strata-builder: the Dockerfile front end, the build graph and the layer machinery.
 #![deny(missing_docs)]
+
+pub mod dockerfile;

@@ -1,0 +1,3 @@
+//! The Dockerfile front end: a pure compiler from text to typed instructions (no I/O, no clock).
+
+pub mod shell;
