@@ -88,7 +88,7 @@ pub struct Heredoc {
     /// The delimiter word, without quotes (e.g. `EOF`).
     pub name: String,
     /// The file descriptor it feeds: 0 unless written as `3<<EOF`.
-    pub file_descriptor: u32,
+    pub file_descriptor: u64,
     /// Whether variables are expanded in the body (false when the delimiter was quoted).
     pub expand: bool,
     /// Whether leading tabs are to be stripped (`<<-`); the content here is not yet stripped.
