@@ -63,6 +63,21 @@ pub struct Node {
     pub prev_comments: Vec<String>,
 }
 
+impl Node {
+    /// The keyword as written in the source (e.g. `RUNN` in an error message).
+    pub fn raw_keyword(&self) -> &str {
+        let t = self.original.trim();
+        t.split(['\t', '\u{b}', '\u{c}', '\r', ' '])
+            .next()
+            .unwrap_or(t)
+    }
+
+    /// The words of the argument chain (nested ONBUILD nodes skipped).
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.args.iter().filter_map(Arg::as_word)
+    }
+}
+
 /// One element of an instruction's argument chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arg {
@@ -95,6 +110,22 @@ pub struct Heredoc {
     pub chomp: bool,
     /// The body, each line ending with a newline, without the terminating delimiter line.
     pub content: String,
+}
+
+impl Heredoc {
+    /// The content as the instruction uses it: with `<<-`, leading tabs removed from every
+    /// line (BuildKit's `ChompHeredocContent`).
+    pub fn effective_content(&self) -> std::borrow::Cow<'_, str> {
+        if !self.chomp {
+            return std::borrow::Cow::Borrowed(&self.content);
+        }
+        let stripped: String = self
+            .content
+            .split_inclusive('\n')
+            .map(|line| line.trim_start_matches('\t'))
+            .collect();
+        std::borrow::Cow::Owned(stripped)
+    }
 }
 
 /// A non-fatal finding of the parser.
