@@ -36,10 +36,10 @@ pub fn parse(source: &str) -> Result<Ast, ParseError> {
             }
         }
         if is_comment(text) {
-            // BuildKit drops the line's first byte, whatever it is, before trimming.
-            let mut chars = text.chars();
-            chars.next();
-            let comment = chars.as_str().trim();
+            // BuildKit drops the line's first byte, whatever it is, before trimming; bytes
+            // left of a split character become U+FFFD.
+            let after = String::from_utf8_lossy(&text.as_bytes()[1..]);
+            let comment = after.trim();
             if comment.is_empty() {
                 comments.clear();
             } else {
