@@ -2,3 +2,6 @@
 #![deny(missing_docs)]
 
 pub mod dockerfile;
+pub mod graph;
+pub mod image;
+pub mod layer;

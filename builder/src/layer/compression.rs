@@ -1,0 +1,101 @@
+//! Compression formats of layer streams, recognised by their magic bytes.
+
+use std::io::{self, BufRead, Read};
+
+/// How a layer or archive stream is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// A plain tar stream.
+    None,
+    /// gzip (RFC 1952).
+    Gzip,
+    /// Zstandard.
+    Zstd,
+    /// bzip2 (recognised, not decoded).
+    Bzip2,
+    /// xz (recognised, not decoded).
+    Xz,
+}
+
+impl Compression {
+    /// Recognises a stream by its first bytes, as docker's `DetectCompression` does.
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b, 0x08]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else if head.starts_with(b"BZh") {
+            Compression::Bzip2
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Compression::Xz
+        } else {
+            Compression::None
+        }
+    }
+
+    /// A short name ("gzip", "zstd", ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bzip2",
+            Compression::Xz => "xz",
+        }
+    }
+}
+
+/// Wraps `input` in the decoder its first bytes call for; returns the detected format too.
+pub fn decompress<'a, R: BufRead + 'a>(
+    mut input: R,
+) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
+    let head = input.fill_buf()?;
+    let compression = Compression::detect(head);
+    let reader: Box<dyn Read + 'a> = match compression {
+        Compression::None => Box::new(input),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+        Compression::Bzip2 | Compression::Xz => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}-compressed input is not supported; use plain, gzip or zstd",
+                    compression.name()
+                ),
+            ))
+        }
+    };
+    Ok((compression, reader))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn detects_by_content() {
+        assert_eq!(
+            Compression::detect(&[0x1f, 0x8b, 0x08, 0]),
+            Compression::Gzip
+        );
+        assert_eq!(
+            Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::Zstd
+        );
+        assert_eq!(Compression::detect(b"BZh91AY"), Compression::Bzip2);
+        assert_eq!(Compression::detect(b"hello"), Compression::None);
+        assert_eq!(Compression::detect(b""), Compression::None);
+    }
+
+    #[test]
+    fn gzip_round_trip() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"payload").unwrap();
+        let bytes = enc.finish().unwrap();
+        let (kind, mut reader) = decompress(io::BufReader::new(&bytes[..])).unwrap();
+        let mut out = String::new();
+        reader.read_to_string(&mut out).unwrap();
+        assert_eq!((kind, out.as_str()), (Compression::Gzip, "payload"));
+    }
+}

@@ -1,0 +1,142 @@
+//! The command line: global options and the command tree (clap derive).
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+use crate::commands;
+
+/// A daemonless OCI image builder with docker's command line.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: Global,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Store directory [default: /var/lib/strata as root, $XDG_DATA_HOME/strata otherwise]
+    #[arg(long, global = true, env = "STRATA_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Log level: error, warn, info, debug or trace
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// More log output (-v info, -vv debug, -vvv trace)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Progress output
+    #[arg(long, global = true, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    /// tty when stderr is a terminal, plain otherwise
+    Auto,
+    /// One line per event
+    Plain,
+    /// Live display
+    Tty,
+    /// One JSON object per event
+    Json,
+    /// Nothing
+    Quiet,
+}
+
+impl Global {
+    /// Installs the tracing subscriber on stderr.
+    pub fn init_logging(&self) {
+        let level = match (&self.log_level, self.verbose) {
+            (Some(level), _) => level.clone(),
+            (None, 0) => "warn".into(),
+            (None, 1) => "info".into(),
+            (None, 2) => "debug".into(),
+            (None, _) => "trace".into(),
+        };
+        let filter = tracing_subscriber::EnvFilter::try_new(&level)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .init();
+    }
+
+    /// The store directory this invocation uses.
+    pub fn root_dir(&self) -> PathBuf {
+        if let Some(root) = &self.root {
+            return root.clone();
+        }
+        if running_as_root() {
+            return PathBuf::from("/var/lib/strata");
+        }
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        data.join("strata")
+    }
+}
+
+fn running_as_root() -> bool {
+    // Reading the effective uid needs no unsafe code through /proc.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Every command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an image from a tarball of a root filesystem
+    Import(commands::import::ImportArgs),
+    /// List images
+    Images(commands::images::ImagesArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(commands::tag::TagArgs),
+    /// Remove one or more images
+    Rmi(commands::rmi::RmiArgs),
+    /// Return low-level information on images
+    Inspect(commands::inspect::InspectArgs),
+    /// Show the history of an image
+    History(commands::history::HistoryArgs),
+    /// Save one or more images to a tar archive
+    Save(commands::save::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(commands::load::LoadArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Manage the store
+    #[command(subcommand)]
+    System(SystemCommand),
+    /// Generate a shell completion script
+    Completion(commands::completion::CompletionArgs),
+}
+
+/// `strata image ...`
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Remove unused images
+    Prune(commands::prune::PruneArgs),
+}
+
+/// `strata system ...`
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show disk usage
+    Df(commands::df::DfArgs),
+    /// Verify every blob and reference of the store
+    Check(commands::check::CheckArgs),
+}

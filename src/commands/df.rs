@@ -1,0 +1,115 @@
+//! `strata system df [-v]`: disk usage by images and build cache.
+
+use super::open_store;
+use crate::cli::Global;
+use crate::output::{human_size, print_table, short_id};
+use clap::Args;
+use std::process::ExitCode;
+use strata_registry::Reference;
+
+/// Arguments of `strata system df`.
+#[derive(Debug, Args)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "0%".into()
+    } else {
+        format!("{}%", part * 100 / whole)
+    }
+}
+
+pub fn run(global: &Global, args: DfArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(global)?;
+    let usage = store.disk_usage()?;
+    // No container holds an image yet, so every image is reclaimable.
+    let images = usage.images_bytes;
+    let cache = usage.roots_only_bytes;
+    print_table(
+        &["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+        &[
+            vec![
+                "Images".into(),
+                usage.images.len().to_string(),
+                "0".into(),
+                human_size(images),
+                format!("{} ({})", human_size(images), percent(images, images)),
+            ],
+            vec![
+                "Containers".into(),
+                "0".into(),
+                "0".into(),
+                "0B".into(),
+                "0B".into(),
+            ],
+            vec![
+                "Local Volumes".into(),
+                "0".into(),
+                "0".into(),
+                "0B".into(),
+                "0B".into(),
+            ],
+            vec![
+                "Build Cache".into(),
+                "0".into(),
+                "0".into(),
+                human_size(cache),
+                human_size(cache),
+            ],
+        ],
+    );
+    if args.verbose {
+        println!("\nImages space usage:\n");
+        let rows: Vec<Vec<String>> = usage
+            .images
+            .iter()
+            .flat_map(|img| {
+                let names: Vec<(String, String)> = if img.entry.names.is_empty() {
+                    vec![("<none>".into(), "<none>".into())]
+                } else {
+                    img.entry
+                        .names
+                        .iter()
+                        .filter_map(|n| Reference::parse_raw(n).ok())
+                        .map(|r| (r.familiar_name(), r.tag().unwrap_or("<none>").to_string()))
+                        .collect()
+                };
+                let id = store
+                    .image_id(&img.entry.descriptor)
+                    .map(|d| short_id(&d.to_string()))
+                    .unwrap_or_default();
+                names
+                    .into_iter()
+                    .map(|(repo, tag)| {
+                        vec![
+                            repo,
+                            tag,
+                            id.clone(),
+                            human_size(img.size),
+                            human_size(img.shared_size),
+                            human_size(img.unique_size),
+                            "0".into(),
+                        ]
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        print_table(
+            &[
+                "REPOSITORY",
+                "TAG",
+                "IMAGE ID",
+                "SIZE",
+                "SHARED SIZE",
+                "UNIQUE SIZE",
+                "CONTAINERS",
+            ],
+            &rows,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

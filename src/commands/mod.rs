@@ -1,0 +1,56 @@
+//! One file per command; `run` dispatches.
+
+pub mod check;
+pub mod completion;
+pub mod df;
+pub mod history;
+pub mod images;
+pub mod import;
+pub mod inspect;
+pub mod load;
+pub mod prune;
+pub mod rmi;
+pub mod save;
+pub mod tag;
+
+use crate::cli::{Cli, Command, Global, ImageCommand, SystemCommand};
+use anyhow::Context;
+use std::process::ExitCode;
+use strata_cache::Store;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let global = cli.global;
+    match cli.command {
+        Command::Import(args) => import::run(&global, args),
+        Command::Images(args) => images::run(&global, args),
+        Command::Tag(args) => tag::run(&global, args),
+        Command::Rmi(args) => rmi::run(&global, args),
+        Command::Inspect(args) => inspect::run(&global, args),
+        Command::History(args) => history::run(&global, args),
+        Command::Save(args) => save::run(&global, args),
+        Command::Load(args) => load::run(&global, args),
+        Command::Image(ImageCommand::Prune(args)) => prune::run(&global, args),
+        Command::System(SystemCommand::Df(args)) => df::run(&global, args),
+        Command::System(SystemCommand::Check(args)) => check::run(&global, args),
+        Command::Completion(args) => completion::run(args),
+    }
+}
+
+/// Opens the store named by `--root`.
+pub fn open_store(global: &Global) -> anyhow::Result<Store> {
+    let root = global.root_dir();
+    Store::open(&root).with_context(|| format!("opening the store at {}", root.display()))
+}
+
+/// Asks docker's `[y/N]` question on stderr; true on y/yes.
+pub fn confirm(question: &str) -> bool {
+    use std::io::{BufRead, Write};
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
