@@ -1,6 +1,8 @@
 //! Turning one logical instruction line into a [`Node`]: keyword, flags and arguments,
 //! with the per-instruction argument rules of BuildKit's `line_parsers.go`.
 
+use std::borrow::Cow;
+
 use super::ast::{Arg, Node};
 use super::error::ParseErrorKind;
 use super::go_json::{parse_string_array, JsonError};
@@ -16,10 +18,10 @@ fn is_space_byte(b: u8) -> bool {
 }
 
 /// `s[pos..]`, replacing a broken leading sequence where a byte-wise scan cut a character.
-fn tail(s: &str, pos: usize) -> String {
+fn tail(s: &str, pos: usize) -> Cow<'_, str> {
     match s.get(pos..) {
-        Some(t) => t.to_string(),
-        None => String::from_utf8_lossy(&s.as_bytes()[pos..]).into_owned(),
+        Some(t) => Cow::Borrowed(t),
+        None => String::from_utf8_lossy(&s.as_bytes()[pos..]),
     }
 }
 
@@ -64,6 +66,9 @@ fn split_re_space(s: &str, n: usize) -> Vec<&str> {
 
 /// Lower-cases like Go's `strings.ToLower` (simple case mapping).
 pub(crate) fn go_lower(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
     s.chars()
         .flat_map(|c| match c {
             '\u{130}' => 'i'.to_lowercase(),
@@ -79,7 +84,7 @@ pub(crate) fn node_from_line(
     prev_comments: Vec<String>,
 ) -> Result<Node, ParseErrorKind> {
     let (cmd, flags, rest) = split_command(line, escape);
-    let keyword = go_lower(&cmd);
+    let keyword = go_lower(cmd);
     let (args, json) = match keyword.as_str() {
         "add" | "copy" | "volume" => parse_maybe_json_to_list(&rest)?,
         "arg" => (words_to_args(parse_words(&rest, escape)), false),
@@ -105,15 +110,18 @@ pub(crate) fn node_from_line(
 }
 
 /// Splits a line into keyword, flags and the rest (BuildKit's `splitCommand`).
-pub(crate) fn split_command(line: &str, escape: char) -> (String, Vec<String>, String) {
+pub(crate) fn split_command(line: &str, escape: char) -> (&str, Vec<String>, Cow<'_, str>) {
     let parts = split_re_space(line.trim(), 2);
-    let cmd = parts[0].to_string();
     match parts.get(1) {
         Some(rest) => {
             let (args, flags) = extract_builder_flags(rest, escape);
-            (cmd, flags, args.trim().to_string())
+            let args = match args {
+                Cow::Borrowed(a) => Cow::Borrowed(a.trim()),
+                Cow::Owned(a) => Cow::Owned(a.trim().to_string()),
+            };
+            (parts[0], flags, args)
         }
-        None => (cmd, Vec::new(), String::new()),
+        None => (parts[0], Vec::new(), Cow::Borrowed("")),
     }
 }
 
@@ -126,7 +134,7 @@ enum Phase {
 
 /// Leading `--flag` words and the remaining text. Byte-wise like BuildKit, which turns each
 /// non-ASCII byte of a flag into the Latin-1 character of the same value.
-pub(crate) fn extract_builder_flags(line: &str, escape: char) -> (String, Vec<String>) {
+pub(crate) fn extract_builder_flags(line: &str, escape: char) -> (Cow<'_, str>, Vec<String>) {
     let b = line.as_bytes();
     let esc = u8::try_from(escape).unwrap_or(b'\\');
     let mut words = Vec::new();
@@ -207,36 +215,29 @@ pub(crate) fn extract_builder_flags(line: &str, escape: char) -> (String, Vec<St
         word.push(char::from(ch));
         pos += 1;
     }
-    (String::new(), words)
+    (Cow::Borrowed(""), words)
 }
 
 /// Splits on whitespace outside quotes, keeping quotes and escapes (BuildKit's `parseWords`).
 pub(crate) fn parse_words(rest: &str, escape: char) -> Vec<String> {
-    let chars: Vec<char> = rest.chars().collect();
-    let n = chars.len();
     let mut words = Vec::new();
     let mut phase = Phase::Spaces;
     let mut quote = '\0';
     let mut blank_ok = false;
     let mut word = String::new();
-    let mut pos = 0;
-    while pos <= n {
-        let mut ch = chars.get(pos).copied().unwrap_or('\0');
-        if phase == Phase::Spaces {
-            if pos == n {
-                break;
-            }
-            if ch.is_whitespace() {
-                pos += 1;
-                continue;
-            }
-            phase = Phase::Word;
-        }
-        if pos == n {
-            if blank_ok || !word.is_empty() {
+    let mut chars = rest.chars();
+    loop {
+        let Some(mut ch) = chars.next() else {
+            if phase != Phase::Spaces && (blank_ok || !word.is_empty()) {
                 words.push(word);
             }
             break;
+        };
+        if phase == Phase::Spaces {
+            if ch.is_whitespace() {
+                continue;
+            }
+            phase = Phase::Word;
         }
         if phase == Phase::Word {
             if ch.is_whitespace() {
@@ -245,7 +246,6 @@ pub(crate) fn parse_words(rest: &str, escape: char) -> Vec<String> {
                     words.push(std::mem::take(&mut word));
                 }
                 blank_ok = false;
-                pos += 1;
                 continue;
             }
             if ch == '\'' || ch == '"' {
@@ -254,16 +254,12 @@ pub(crate) fn parse_words(rest: &str, escape: char) -> Vec<String> {
                 phase = Phase::Quote;
             }
             if ch == escape {
-                if pos + 1 == n {
-                    pos += 1;
-                    continue;
-                }
+                // An escape at the very end is dropped.
+                let Some(next) = chars.next() else { continue };
                 word.push(ch);
-                pos += 1;
-                ch = chars[pos];
+                ch = next;
             }
             word.push(ch);
-            pos += 1;
             continue;
         }
         // Phase::Quote: the quotes stay in the word.
@@ -271,17 +267,14 @@ pub(crate) fn parse_words(rest: &str, escape: char) -> Vec<String> {
             phase = Phase::Word;
         }
         if ch == escape && quote != '\'' {
-            if pos + 1 == n {
+            let Some(next) = chars.next() else {
                 phase = Phase::Word;
-                pos += 1;
                 continue;
-            }
-            pos += 1;
+            };
             word.push(ch);
-            ch = chars[pos];
+            ch = next;
         }
         word.push(ch);
-        pos += 1;
     }
     words
 }
@@ -420,24 +413,21 @@ mod tests {
     fn flags() {
         let (rest, f) = extract_builder_flags("--a=1 --b='x y' -- --c foo", '\\');
         assert_eq!(
-            (rest.as_str(), f),
+            (&*rest, f),
             (" --c foo", vec!["--a=1".to_string(), "--b=x y".into()])
         );
         let (rest, f) = extract_builder_flags("--from=é x", '\\');
-        assert_eq!((rest.as_str(), f), ("x", vec!["--from=Ã©".to_string()]));
+        assert_eq!((&*rest, f), ("x", vec!["--from=Ã©".to_string()]));
         let (rest, f) = extract_builder_flags("-x --y", '\\');
-        assert_eq!((rest.as_str(), f.len()), ("-x --y", 0));
+        assert_eq!((&*rest, f.len()), ("-x --y", 0));
         let (rest, f) = extract_builder_flags("--", '\\');
-        assert_eq!((rest.as_str(), f.len()), ("", 0));
+        assert_eq!((&*rest, f.len()), ("", 0));
     }
 
     #[test]
     fn split_commands() {
         let (c, f, r) = split_command("  copy --from=a   x y  ", '\\');
-        assert_eq!(
-            (c.as_str(), f, r.as_str()),
-            ("copy", vec!["--from=a".to_string()], "x y")
-        );
+        assert_eq!((c, f, &*r), ("copy", vec!["--from=a".to_string()], "x y"));
         assert_eq!(go_lower("RUN\u{130}"), "runi");
     }
 }
