@@ -21,7 +21,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 /// One image of the catalogue: a manifest with all the names it has here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageEntry {
-    /// The manifest (or index) descriptor, without the name annotations.
+    /// The manifest (or index) descriptor, without the store's annotations (names, time).
     pub descriptor: Descriptor,
     /// Full names, in index.json order; empty for a dangling image.
     pub names: Vec<String>,
@@ -44,7 +44,7 @@ impl ImageEntry {
 /// What [`Catalogue::untag`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Untagged {
-    /// The image the name pointed to (without name annotations).
+    /// The image the name pointed to (without the store's annotations).
     pub descriptor: Descriptor,
     /// True when that was the image's last name: it is now dangling (call
     /// [`Catalogue::remove_image`] in the same update to delete it, as `rmi` does).
@@ -62,11 +62,18 @@ fn entry_name(d: &Descriptor) -> Option<&str> {
     d.annotations.get(IMAGE_NAME).map(String::as_str)
 }
 
-/// The descriptor as callers see it: without the store's name annotations.
+/// An entry without its name annotations (what a dangling entry looks like).
 fn strip_names(d: &Descriptor) -> Descriptor {
     let mut d = d.clone();
     d.annotations.remove(IMAGE_NAME);
     d.annotations.remove(REF_NAME);
+    d
+}
+
+/// The descriptor as callers see it: without the store's bookkeeping annotations.
+fn public(d: &Descriptor) -> Descriptor {
+    let mut d = strip_names(d);
+    d.annotations.remove(CREATED);
     d
 }
 
@@ -179,12 +186,14 @@ impl<'a> Catalogue<'a> {
             .position_of_name(name)
             .ok_or_else(|| Error::NameNotFound(name.to_string()))?;
         let old = self.index.manifests.remove(pos);
-        let descriptor = strip_names(&old);
         let last = !self.index.manifests.iter().any(|d| d.digest == old.digest);
         if last {
-            self.index.manifests.insert(pos, descriptor.clone());
+            self.index.manifests.insert(pos, strip_names(&old));
         }
-        Ok(Untagged { descriptor, last })
+        Ok(Untagged {
+            descriptor: public(&old),
+            last,
+        })
     }
 
     /// Records an image without giving it a name (it shows as dangling unless it has or
@@ -232,7 +241,7 @@ impl<'a> Catalogue<'a> {
             if entry_name(d).is_some() {
                 return true;
             }
-            removed.push(d.clone());
+            removed.push(public(d));
             false
         });
         removed
@@ -270,7 +279,7 @@ pub(crate) fn images_of(index: &ImageIndex) -> Vec<ImageEntry> {
             continue;
         }
         out.push(ImageEntry {
-            descriptor: strip_names(d),
+            descriptor: public(d),
             names: name.into_iter().collect(),
             created: created_of(d),
         });
@@ -283,7 +292,7 @@ fn resolve_in(index: &ImageIndex, name: &str) -> Option<Descriptor> {
         .manifests
         .iter()
         .find(|d| entry_name(d) == Some(name))
-        .map(strip_names)
+        .map(public)
 }
 
 impl Store {
