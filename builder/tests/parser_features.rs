@@ -471,3 +471,15 @@ fn never_panics() {
         }
     }
 }
+
+#[test]
+fn deep_onbuild_nesting() {
+    // The line-length limit allows ~8,000 nested ONBUILDs: parse, dump and drop must not
+    // recurse that deep (test threads have small stacks).
+    let src = format!("FROM a\n{}RUN x\n", "ONBUILD ".repeat(8150));
+    let ast = ok(&src);
+    let d = dump(&ast);
+    let tail = format!("(run \"x\"){}\n", ")".repeat(8150));
+    assert!(d.ends_with(&tail));
+    assert_eq!(d.matches("(onbuild ").count(), 8150);
+}

@@ -78,6 +78,28 @@ impl Node {
     }
 }
 
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Unlink nested nodes into a worklist so that a deep `ONBUILD ONBUILD ...` chain
+        // is freed without recursion (the derived drop would overflow small stacks).
+        if !self.args.iter().any(|a| matches!(a, Arg::Node(_))) {
+            return;
+        }
+        let mut todo: Vec<Box<Node>> = Vec::new();
+        let take = |args: &mut Vec<Arg>, todo: &mut Vec<Box<Node>>| {
+            for arg in args.drain(..) {
+                if let Arg::Node(child) = arg {
+                    todo.push(child);
+                }
+            }
+        };
+        take(&mut self.args, &mut todo);
+        while let Some(mut node) = todo.pop() {
+            take(&mut node.args, &mut todo);
+        }
+    }
+}
+
 /// One element of an instruction's argument chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arg {

@@ -42,35 +42,71 @@ pub fn dump_heredocs(ast: &Ast) -> String {
 
 /// One node's dump, without the surrounding parentheses.
 pub fn dump_node(node: &Node) -> String {
-    let mut s = node.keyword.clone();
-    if !node.flags.is_empty() {
-        s.push_str(" [");
-        for (i, f) in node.flags.iter().enumerate() {
+    // An explicit stack instead of recursion: ONBUILD chains can be thousands deep.
+    let mut out = String::new();
+    let mut stack: Vec<(&Node, usize, usize)> = Vec::new();
+    open_node(node, &mut out, &mut stack);
+    while let Some(top) = stack.last_mut() {
+        let (n, i, start) = *top;
+        match n.args.get(i) {
+            Some(arg) => {
+                top.1 += 1;
+                out.push(' ');
+                match arg {
+                    Arg::Word(w) => push_quoted(&mut out, w),
+                    Arg::Node(child) => {
+                        out.push('(');
+                        open_node(child, &mut out, &mut stack);
+                    }
+                }
+            }
+            None => {
+                stack.pop();
+                trim_segment(&mut out, start);
+                if !stack.is_empty() {
+                    out.push(')');
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Writes a node's keyword and flags and pushes its frame.
+fn open_node<'a>(n: &'a Node, out: &mut String, stack: &mut Vec<(&'a Node, usize, usize)>) {
+    let start = out.len();
+    out.push_str(&n.keyword);
+    if !n.flags.is_empty() {
+        out.push_str(" [");
+        for (i, f) in n.flags.iter().enumerate() {
             if i > 0 {
-                s.push(' ');
+                out.push(' ');
             }
-            s.push_str(&go_quote(f));
+            push_quoted(out, f);
         }
-        s.push(']');
+        out.push(']');
     }
-    for arg in &node.args {
-        s.push(' ');
-        match arg {
-            Arg::Word(w) => s.push_str(&go_quote(w)),
-            Arg::Node(n) => {
-                s.push('(');
-                s.push_str(&dump_node(n));
-                s.push(')');
-            }
-        }
+    stack.push((n, 0, start));
+}
+
+/// Go trims each node's dump; that matters only for an empty keyword.
+fn trim_segment(out: &mut String, start: usize) {
+    let end = out.trim_end().len().max(start);
+    out.truncate(end);
+    let lead = out[start..].len() - out[start..].trim_start().len();
+    if lead > 0 {
+        out.drain(start..start + lead);
     }
-    // Go trims the result, which matters only for an empty keyword.
-    s.trim().to_string()
 }
 
 /// Quotes a string exactly as Go's `strconv.Quote` (`%q`) does.
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    push_quoted(&mut out, s);
+    out
+}
+
+fn push_quoted(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -98,7 +134,6 @@ pub fn go_quote(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 /// Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols and ASCII space.

@@ -117,9 +117,14 @@ struct Lexer<'a> {
     raw_quotes: bool,
     raw_escapes: bool,
     words_buffer: String,
+    /// Current `${...}` nesting, bounded so that hostile input cannot exhaust the stack.
+    depth: usize,
 }
 
 const ESCAPE: char = '\\';
+
+/// Deeper `${...}` nesting than this is refused (BuildKit has no limit; Go stacks grow).
+const MAX_NESTING: usize = 512;
 
 impl<'a> Lexer<'a> {
     fn new(src: &'a str, raw_quotes: bool, raw_escapes: bool) -> Self {
@@ -131,6 +136,7 @@ impl<'a> Lexer<'a> {
             raw_quotes,
             raw_escapes,
             words_buffer: String::new(),
+            depth: 0,
         }
     }
 
@@ -278,6 +284,16 @@ impl<'a> Lexer<'a> {
     }
 
     fn process_dollar(&mut self) -> Result<String, String> {
+        if self.depth >= MAX_NESTING {
+            return Err("variable substitutions nested too deeply".into());
+        }
+        self.depth += 1;
+        let r = self.dollar();
+        self.depth -= 1;
+        r
+    }
+
+    fn dollar(&mut self) -> Result<String, String> {
         self.next();
         if self.peek() != Some('{') {
             let name = self.process_name();
@@ -413,5 +429,13 @@ mod tests {
             .collect();
         assert_eq!(names, [("A".to_string(), true), ("B".to_string(), false)]);
         assert!(heredocs_from_line("RUN <<'EOF").unwrap().is_empty());
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let deep = |n: usize| format!("RUN <<E {}{}", "${a:-\"".repeat(n), "\"}".repeat(n));
+        assert_eq!(heredocs_from_line(&deep(400)).unwrap().len(), 1);
+        // Past the bound the line counts as unlexable: no heredoc, and no stack overflow.
+        assert!(heredocs_from_line(&deep(10_000)).unwrap().is_empty());
     }
 }

@@ -83,29 +83,54 @@ pub(crate) fn node_from_line(
     escape: char,
     prev_comments: Vec<String>,
 ) -> Result<Node, ParseErrorKind> {
-    let (cmd, flags, rest) = split_command(line, escape);
-    let keyword = go_lower(cmd);
-    let (args, json) = match keyword.as_str() {
-        "add" | "copy" | "volume" => parse_maybe_json_to_list(&rest)?,
-        "arg" => (words_to_args(parse_words(&rest, escape)), false),
-        "cmd" | "entrypoint" | "run" | "shell" => parse_maybe_json(&rest)?,
-        "env" => (parse_name_val(&rest, "ENV", escape)?, false),
-        "label" => (parse_name_val(&rest, "LABEL", escape)?, false),
-        "expose" | "from" => (parse_strings_whitespace_delimited(&rest), false),
-        "healthcheck" => parse_health_config(&rest)?,
-        "maintainer" | "stopsignal" | "user" | "workdir" => (parse_string(&rest), false),
-        "onbuild" => (parse_sub_command(&rest, escape)?, false),
-        // Unknown instructions keep one empty argument (BuildKit's parseIgnore).
-        _ => (vec![Arg::Word(String::new())], false),
+    // ONBUILD nests the rest of its line; peel the prefixes in a loop rather than by
+    // recursion, so `ONBUILD ONBUILD ...` up to the line-length limit cannot overflow.
+    let mut outer: Vec<Node> = Vec::new();
+    let mut current = line.to_string();
+    let mut node = loop {
+        let (cmd, flags, rest) = split_command(&current, escape);
+        let keyword = go_lower(cmd);
+        if keyword == "onbuild" && !rest.is_empty() {
+            let rest = rest.into_owned();
+            let mut parent = Node::default();
+            parent.keyword = keyword;
+            parent.original = std::mem::replace(&mut current, rest);
+            parent.flags = flags;
+            outer.push(parent);
+            continue;
+        }
+        let (args, json) = leaf_args(&keyword, &rest, escape)?;
+        let mut leaf = Node::default();
+        leaf.keyword = keyword;
+        leaf.flags = flags;
+        leaf.args = args;
+        leaf.json = json;
+        break leaf;
     };
-    Ok(Node {
-        keyword,
-        original: line.to_string(),
-        flags,
-        args,
-        json,
-        prev_comments,
-        ..Node::default()
+    node.original = current;
+    while let Some(mut parent) = outer.pop() {
+        parent.args = vec![Arg::Node(Box::new(node))];
+        node = parent;
+    }
+    node.prev_comments = prev_comments;
+    Ok(node)
+}
+
+/// The arguments of an instruction other than a non-empty ONBUILD.
+fn leaf_args(keyword: &str, rest: &str, escape: char) -> Result<(Vec<Arg>, bool), ParseErrorKind> {
+    Ok(match keyword {
+        "add" | "copy" | "volume" => parse_maybe_json_to_list(rest)?,
+        "arg" => (words_to_args(parse_words(rest, escape)), false),
+        "cmd" | "entrypoint" | "run" | "shell" => parse_maybe_json(rest)?,
+        "env" => (parse_name_val(rest, "ENV", escape)?, false),
+        "label" => (parse_name_val(rest, "LABEL", escape)?, false),
+        "expose" | "from" => (parse_strings_whitespace_delimited(rest), false),
+        "healthcheck" => parse_health_config(rest)?,
+        "maintainer" | "stopsignal" | "user" | "workdir" => (parse_string(rest), false),
+        // Unknown instructions keep one empty argument (BuildKit's parseIgnore); an empty
+        // ONBUILD has none.
+        "onbuild" => (Vec::new(), false),
+        _ => (vec![Arg::Word(String::new())], false),
     })
 }
 
@@ -364,15 +389,6 @@ fn parse_health_config(rest: &str) -> Result<(Vec<Arg>, bool), ParseErrorKind> {
     let mut args = vec![Arg::Word(head(rest, sep))];
     args.extend(cmd);
     Ok((args, json))
-}
-
-/// ONBUILD: the nested instruction.
-fn parse_sub_command(rest: &str, escape: char) -> Result<Vec<Arg>, ParseErrorKind> {
-    if rest.is_empty() {
-        return Ok(Vec::new());
-    }
-    let child = node_from_line(rest, escape, Vec::new())?;
-    Ok(vec![Arg::Node(Box::new(child))])
 }
 
 #[cfg(test)]

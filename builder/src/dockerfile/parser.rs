@@ -151,16 +151,19 @@ pub fn parse(source: &str) -> Result<Ast, ParseError> {
     })
 }
 
-/// Gives a node (and its ONBUILD-nested node) its lines and byte span.
+/// Gives a node (and its ONBUILD-nested nodes) its lines and byte span.
 fn set_location(node: &mut Node, start: usize, end: usize, span: std::ops::Range<usize>) {
-    for arg in &mut node.args {
-        if let Arg::Node(child) = arg {
-            set_location(child, start, end, span.clone());
+    let mut todo = vec![node];
+    while let Some(n) = todo.pop() {
+        n.start_line = start;
+        n.end_line = end;
+        n.span = span.clone();
+        for arg in &mut n.args {
+            if let Arg::Node(child) = arg {
+                todo.push(child);
+            }
         }
     }
-    node.start_line = start;
-    node.end_line = end;
-    node.span = span;
 }
 
 /// RUN, COPY and ADD in shell form take heredocs, also under ONBUILD.
