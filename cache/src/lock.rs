@@ -1,12 +1,17 @@
 //! Advisory file locks (flock) shared by every strata process using a store.
 //!
-//! Two locks live in `strata/v1/locks/`:
+//! Three lock files live in `strata/v1/locks/`:
 //! - `gc.lock`: held *shared* by a [`Lease`] (any command from its first blob write until its
 //!   references are recorded in index.json) and *exclusive* by GC and check, so GC never sees
 //!   a blob that a running command is about to reference.
+//! - `gate.lock`: flock has no fairness, so a steady stream of overlapping leases could starve
+//!   GC forever. GC takes the gate exclusive before waiting for `gc.lock`; a new lease passes
+//!   the gate (shared, briefly) first, so once GC is waiting no new lease starts and the
+//!   running ones drain. A lease taken while this process already holds one skips the gate:
+//!   waiting there would deadlock against a GC that waits for the lease already held.
 //! - `index.lock`: held exclusive around every read-modify-write of index.json.
 //!
-//! Lock order: the gc lock before the index lock, always. flock locks belong to an open file
+//! Lock order: gate, then gc, then index, always. flock locks belong to an open file
 //! description, so each lock opens its own descriptor and two threads of one process exclude
 //! each other exactly like two processes do. Dropping the guard closes the descriptor and
 //! releases the lock; a crashed process releases it too.
@@ -14,9 +19,19 @@
 use crate::error::{IoContext, Result};
 use rustix::fs::FlockOperation;
 use rustix::io::Errno;
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Leases this process holds, per gc.lock path (see the module doc on the gate).
+static HELD: Mutex<BTreeMap<PathBuf, usize>> = Mutex::new(BTreeMap::new());
+
+fn held() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, usize>> {
+    // A panic while holding this map cannot leave it inconsistent (one-line updates).
+    HELD.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// How a lock is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,18 +117,81 @@ impl FileLock {
 ///
 /// Take one (with [`Store::lease`](crate::Store::lease)) before the first blob write of a
 /// command and drop it after the image is tagged or added. Leases are cheap and shared: any
-/// number of processes and threads may hold them at once. Never call
+/// number of processes and threads may hold them at once, and nesting is fine. Never call
 /// [`Store::gc`](crate::Store::gc) or [`Store::check`](crate::Store::check) while the same
-/// thread holds a lease: they wait for every lease to end, including that one.
+/// process holds a lease: they wait for every lease to end, including that one.
 #[derive(Debug)]
 pub struct Lease {
-    _lock: FileLock,
+    lock: FileLock,
 }
 
 impl Lease {
-    pub(crate) fn new(lock: FileLock) -> Lease {
-        debug_assert!(lock.path().ends_with("gc.lock"));
-        Lease { _lock: lock }
+    /// Takes a shared hold on `locks_dir/gc.lock`, through the gate unless nested.
+    pub(crate) fn acquire(locks_dir: &Path) -> Result<Lease> {
+        let gc = locks_dir.join("gc.lock");
+        let nested = held().get(&gc).is_some_and(|n| *n > 0);
+        let lock = if nested {
+            FileLock::acquire(&gc, Mode::Shared)?
+        } else {
+            let _gate = FileLock::acquire(&locks_dir.join("gate.lock"), Mode::Shared)?;
+            FileLock::acquire(&gc, Mode::Shared)?
+        };
+        *held().entry(gc).or_default() += 1;
+        Ok(Lease { lock })
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut map = held();
+        if let Some(n) = map.get_mut(self.lock.path()) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(self.lock.path());
+            }
+        }
+    }
+}
+
+/// GC and check's hold: gate and gc lock, both exclusive.
+#[derive(Debug)]
+pub(crate) struct Exclusive {
+    _gc: FileLock,
+    _gate: FileLock,
+}
+
+impl Exclusive {
+    /// Blocks until every lease has ended; logs when it has to wait.
+    pub(crate) fn acquire(locks_dir: &Path, root: &Path) -> Result<Exclusive> {
+        let gate_path = locks_dir.join("gate.lock");
+        let gc_path = locks_dir.join("gc.lock");
+        if let Some(gate) = FileLock::try_acquire(&gate_path, Mode::Exclusive)? {
+            if let Some(gc) = FileLock::try_acquire(&gc_path, Mode::Exclusive)? {
+                return Ok(Exclusive {
+                    _gc: gc,
+                    _gate: gate,
+                });
+            }
+            tracing::info!(
+                "waiting for other strata commands using {} to finish",
+                root.display()
+            );
+            let gc = FileLock::acquire(&gc_path, Mode::Exclusive)?;
+            return Ok(Exclusive {
+                _gc: gc,
+                _gate: gate,
+            });
+        }
+        tracing::info!(
+            "waiting for another garbage collection or check of {} to finish",
+            root.display()
+        );
+        let gate = FileLock::acquire(&gate_path, Mode::Exclusive)?;
+        let gc = FileLock::acquire(&gc_path, Mode::Exclusive)?;
+        Ok(Exclusive {
+            _gc: gc,
+            _gate: gate,
+        })
     }
 }
 

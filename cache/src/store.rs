@@ -18,7 +18,7 @@
 
 use crate::digest::{Digest, DigestReader, Hasher, VerifyingReader};
 use crate::error::{Error, IoContext, Result};
-use crate::lock::{FileLock, Lease, Mode};
+use crate::lock::{Exclusive, FileLock, Lease, Mode};
 use crate::oci::ImageIndex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -55,7 +55,10 @@ impl Store {
     /// several processes open (and create) the same root at once. Refuses a store whose
     /// strata metadata version or OCI layout version is unknown.
     pub fn open(root: impl AsRef<Path>) -> Result<Store> {
-        let root = root.as_ref().to_path_buf();
+        let root = root.as_ref();
+        fs::create_dir_all(root).ctx("create directory", root)?;
+        // One spelling per store, so in-process lease bookkeeping (keyed by path) matches.
+        let root = fs::canonicalize(root).ctx("resolve path", root)?;
         let meta = root.join("strata").join(format!("v{METADATA_VERSION}"));
         let store = Store {
             blobs: root.join("blobs").join("sha256"),
@@ -198,22 +201,15 @@ impl Store {
     }
 
     /// Takes a [`Lease`]: a shared hold on the GC lock. Hold it from a command's first blob
-    /// write until its references are recorded in index.json (or a roots file).
+    /// write until its references are recorded in index.json (or a roots file). Waits while a
+    /// GC or check runs.
     pub fn lease(&self) -> Result<Lease> {
-        FileLock::acquire(&self.locks_dir().join("gc.lock"), Mode::Shared).map(Lease::new)
+        Lease::acquire(&self.locks_dir())
     }
 
     /// The GC lock held exclusively: no lease, writer or other GC is active while it lives.
-    pub(crate) fn gc_exclusive(&self) -> Result<FileLock> {
-        let path = self.locks_dir().join("gc.lock");
-        if let Some(lock) = FileLock::try_acquire(&path, Mode::Exclusive)? {
-            return Ok(lock);
-        }
-        tracing::info!(
-            "waiting for other strata commands using {} to finish",
-            self.root.display()
-        );
-        FileLock::acquire(&path, Mode::Exclusive)
+    pub(crate) fn gc_exclusive(&self) -> Result<Exclusive> {
+        Exclusive::acquire(&self.locks_dir(), &self.root)
     }
 
     pub(crate) fn index_lock(&self) -> Result<FileLock> {
@@ -312,7 +308,7 @@ impl Store {
     /// file is never collected), but the committed blob is protected only by the caller's
     /// [`Lease`] until it is referenced.
     pub fn blob_writer(&self) -> Result<BlobWriter> {
-        let lock = FileLock::acquire(&self.locks_dir().join("gc.lock"), Mode::Shared)?;
+        let lease = self.lease()?;
         let tmp = self.new_tmp_path();
         let file = create_new(&tmp)?;
         Ok(BlobWriter {
@@ -320,7 +316,7 @@ impl Store {
             hasher: Hasher::new(),
             tmp,
             blobs: self.blobs.clone(),
-            _lock: lock,
+            _lease: lease,
         })
     }
 
@@ -422,7 +418,7 @@ pub struct BlobWriter {
     hasher: Hasher,
     tmp: PathBuf,
     blobs: PathBuf,
-    _lock: FileLock,
+    _lease: Lease,
 }
 
 impl BlobWriter {
