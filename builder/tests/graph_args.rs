@@ -30,7 +30,7 @@ fn env_of(step: &Step) -> BTreeMap<String, String> {
     step.env.iter().cloned().collect()
 }
 
-fn find_run<'a>(g: &'a BuildGraph, stage: usize, nth: usize) -> &'a Step {
+fn find_run(g: &BuildGraph, stage: usize, nth: usize) -> &Step {
     g.stage(stage)
         .unwrap()
         .steps

@@ -180,7 +180,8 @@ mod tests {
         let names = ["RUN", "COPY", "FROM"];
         assert_eq!(suggest("RUNN", &names, false).as_deref(), Some("RUN"));
         assert_eq!(suggest("runn", &names, false).as_deref(), Some("run"));
-        assert_eq!(suggest("Runn", &names, false).as_deref(), Some("RUN"));
+        // Mixed case gets the lower-cased option, as BuildKit's matchCase.
+        assert_eq!(suggest("Runn", &names, false).as_deref(), Some("run"));
         assert_eq!(suggest("run", &names, false), None);
         assert_eq!(suggest("xyzzy", &names, false), None);
         assert_eq!(levenshtein("kitten", "sitting"), 3);

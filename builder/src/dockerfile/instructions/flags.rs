@@ -165,7 +165,11 @@ mod tests {
             "duplicate flag specified: --str1"
         );
         assert_eq!(p(&["--m=a", "--m=b"], &defs).unwrap().list("m"), ["a", "b"]);
-        assert_eq!(p(&["--boo"], &defs).unwrap_err(), "unknown flag: --boo");
+        assert_eq!(
+            p(&["--boo"], &defs).unwrap_err(),
+            "unknown flag: --boo (did you mean bool1?)"
+        );
+        assert_eq!(p(&["--zzzzzz"], &defs).unwrap_err(), "unknown flag: --zzzzzz");
         assert_eq!(
             p(&["--str2=x"], &defs).unwrap_err(),
             "unknown flag: --str2 (did you mean str1?)"
