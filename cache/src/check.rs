@@ -112,7 +112,8 @@ impl Store {
     /// (manifests, configs, layers, nested indexes), and lists garbage. With `repair`, removes
     /// garbage and corrupt blobs and drops catalogue entries whose manifest is gone; missing
     /// layers of a present manifest cannot be repaired here (pull or build the image again).
-    /// Blocks until no lease is held; must not be called by a thread holding one.
+    /// Blocks until no lease is held; fails with [`Error::LeaseHeld`] when the calling thread
+    /// holds one.
     pub fn check(&self, repair: bool) -> Result<CheckReport> {
         let _gc = self.gc_exclusive()?;
         let mut report = CheckReport::default();

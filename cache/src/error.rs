@@ -121,6 +121,12 @@ pub enum Error {
         /// How many images matched.
         count: usize,
     },
+    /// GC or check was called by a thread that holds a lease on the same store.
+    #[error("garbage collection or check of {root} requested while this thread holds a lease on it (it would wait for itself); drop the lease first")]
+    LeaseHeld {
+        /// The store root.
+        root: PathBuf,
+    },
     /// GC refused to run because it could not tell what is reachable.
     #[error("garbage collection refused: {digest} is referenced but unreadable ({reason}); run `strata system check --repair`")]
     Unreachable {

@@ -58,8 +58,8 @@ impl Store {
     /// layers; nested indexes; subjects) nor listed in a roots file, and every leftover temp
     /// file. Blocks until no lease is held. Refuses to run (with [`Error::Unreachable`]) when a
     /// referenced manifest or index cannot be parsed, since its blobs could not be told apart
-    /// from garbage; `check` with repair fixes that. Must not be called by a thread holding a
-    /// [`Lease`](crate::Lease).
+    /// from garbage; `check` with repair fixes that. Fails with [`Error::LeaseHeld`] when the
+    /// calling thread holds a [`Lease`](crate::Lease) on this store.
     pub fn gc(&self, opts: &GcOptions) -> Result<GcReport> {
         let _gc = self.gc_exclusive()?;
         let index = self.read_index()?;

@@ -16,19 +16,22 @@
 //! each other exactly like two processes do. Dropping the guard closes the descriptor and
 //! releases the lock; a crashed process releases it too.
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use rustix::fs::FlockOperation;
 use rustix::io::Errno;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::thread::ThreadId;
 
-/// Leases this process holds, per gc.lock path (see the module doc on the gate).
-static HELD: Mutex<BTreeMap<PathBuf, usize>> = Mutex::new(BTreeMap::new());
+/// Leases this process holds, per gc.lock path and per thread that took them (see the
+/// module doc on the gate; the per-thread count catches GC called under one's own lease).
+type Held = BTreeMap<PathBuf, HashMap<ThreadId, usize>>;
+static HELD: Mutex<Held> = Mutex::new(BTreeMap::new());
 
-fn held() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, usize>> {
+fn held() -> std::sync::MutexGuard<'static, Held> {
     // A panic while holding this map cannot leave it inconsistent (one-line updates).
     HELD.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -117,38 +120,47 @@ impl FileLock {
 ///
 /// Take one (with [`Store::lease`](crate::Store::lease)) before the first blob write of a
 /// command and drop it after the image is tagged or added. Leases are cheap and shared: any
-/// number of processes and threads may hold them at once, and nesting is fine. Never call
-/// [`Store::gc`](crate::Store::gc) or [`Store::check`](crate::Store::check) while the same
-/// process holds a lease: they wait for every lease to end, including that one.
+/// number of processes and threads may hold them at once, and nesting is fine. GC and check
+/// wait for every lease to end: called from a thread holding a lease on the same store they
+/// fail with [`Error::LeaseHeld`](crate::Error::LeaseHeld); don't make a thread that holds a
+/// lease wait for another thread that runs them either.
 #[derive(Debug)]
 pub struct Lease {
     lock: FileLock,
+    thread: ThreadId,
 }
 
 impl Lease {
     /// Takes a shared hold on `locks_dir/gc.lock`, through the gate unless nested.
     pub(crate) fn acquire(locks_dir: &Path) -> Result<Lease> {
         let gc = locks_dir.join("gc.lock");
-        let nested = held().get(&gc).is_some_and(|n| *n > 0);
+        let nested = held().get(&gc).is_some_and(|t| !t.is_empty());
         let lock = if nested {
             FileLock::acquire(&gc, Mode::Shared)?
         } else {
             let _gate = FileLock::acquire(&locks_dir.join("gate.lock"), Mode::Shared)?;
             FileLock::acquire(&gc, Mode::Shared)?
         };
-        *held().entry(gc).or_default() += 1;
-        Ok(Lease { lock })
+        let thread = std::thread::current().id();
+        *held().entry(gc).or_default().entry(thread).or_default() += 1;
+        Ok(Lease { lock, thread })
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
         let mut map = held();
-        if let Some(n) = map.get_mut(self.lock.path()) {
+        let Some(threads) = map.get_mut(self.lock.path()) else {
+            return;
+        };
+        if let Some(n) = threads.get_mut(&self.thread) {
             *n -= 1;
             if *n == 0 {
-                map.remove(self.lock.path());
+                threads.remove(&self.thread);
             }
+        }
+        if threads.is_empty() {
+            map.remove(self.lock.path());
         }
     }
 }
@@ -165,6 +177,13 @@ impl Exclusive {
     pub(crate) fn acquire(locks_dir: &Path, root: &Path) -> Result<Exclusive> {
         let gate_path = locks_dir.join("gate.lock");
         let gc_path = locks_dir.join("gc.lock");
+        let me = std::thread::current().id();
+        if held().get(&gc_path).is_some_and(|t| t.contains_key(&me)) {
+            // Waiting would never end: the lease we wait for is our own.
+            return Err(Error::LeaseHeld {
+                root: root.to_path_buf(),
+            });
+        }
         if let Some(gate) = FileLock::try_acquire(&gate_path, Mode::Exclusive)? {
             if let Some(gc) = FileLock::try_acquire(&gc_path, Mode::Exclusive)? {
                 return Ok(Exclusive {

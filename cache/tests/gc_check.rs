@@ -354,3 +354,30 @@ fn disk_usage_counts_shared_and_reclaimable() {
     assert_eq!(du.total_bytes, du.images_bytes + loose);
     assert_eq!(du.reclaimable_bytes(), ub.unique_size + loose);
 }
+
+#[test]
+fn gc_under_own_lease_is_an_error_not_a_hang() {
+    let (_dir, store) = store();
+    let lease = store.lease().unwrap();
+    let nested = store.lease().unwrap();
+    assert!(matches!(
+        store.gc(&GcOptions::default()),
+        Err(Error::LeaseHeld { .. })
+    ));
+    assert!(matches!(store.check(false), Err(Error::LeaseHeld { .. })));
+    drop(nested);
+    drop(lease);
+    // A lease moved to and dropped on another thread is accounted correctly.
+    let lease = store.lease().unwrap();
+    std::thread::spawn(move || drop(lease)).join().unwrap();
+    store.gc(&GcOptions::default()).unwrap();
+    // Another thread's lease is waited for, not refused.
+    let lease = store.lease().unwrap();
+    let other = {
+        let store = store.clone();
+        std::thread::spawn(move || store.gc(&GcOptions::default()).map(|_| ()))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    drop(lease);
+    other.join().unwrap().unwrap();
+}
