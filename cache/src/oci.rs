@@ -72,6 +72,15 @@ pub mod annotations {
 /// A map of annotations; ordered so serialized documents are deterministic.
 pub type Annotations = BTreeMap<String, String>;
 
+/// Reads `null` as the default value: some tools write `null` for empty lists and strings.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -95,13 +104,22 @@ pub struct Platform {
     )]
     pub os_version: Option<String>,
     /// OS features.
-    #[serde(rename = "os.features", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        rename = "os.features",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub os_features: Vec<String>,
     /// CPU variant (`v7`, `v8`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
     /// CPU features (reserved by the spec).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub features: Vec<String>,
 }
 
@@ -116,7 +134,11 @@ pub struct Descriptor {
     /// Size in bytes of the referenced content.
     pub size: u64,
     /// Alternate download locations.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub urls: Vec<String>,
     /// Annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -163,7 +185,7 @@ pub struct ImageManifest {
     /// The image config.
     pub config: Descriptor,
     /// The layers, base first.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub layers: Vec<Descriptor>,
     /// The manifest this one refers to (OCI 1.1 referrers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,7 +208,7 @@ pub struct ImageIndex {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
     /// The manifests.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub manifests: Vec<Descriptor>,
     /// The manifest this one refers to (OCI 1.1 referrers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,7 +236,11 @@ impl Default for ImageIndex {
 #[serde(rename_all = "PascalCase")]
 pub struct Healthcheck {
     /// `["NONE"]`, `["CMD", ...]` or `["CMD-SHELL", cmd]`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub test: Vec<String>,
     /// Time between checks, ns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -288,7 +314,7 @@ pub struct RootFs {
     #[serde(rename = "type")]
     pub kind: String,
     /// DiffIDs: sha256 of each uncompressed layer tar.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub diff_ids: Vec<Digest>,
 }
 
@@ -331,10 +357,10 @@ pub struct ImageConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
     /// CPU architecture.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub architecture: String,
     /// Operating system.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub os: String,
     /// OS version.
     #[serde(
@@ -360,7 +386,11 @@ pub struct ImageConfig {
     #[serde(default)]
     pub rootfs: RootFs,
     /// Build history.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub history: Vec<History>,
     /// Fields this type does not model (`container`, `docker_version`, ...), kept for
     /// round-trips.
@@ -422,6 +452,25 @@ mod tests {
         assert_eq!(back, c);
         assert!(again.contains("\"ExposedPorts\":{\"80/tcp\":{}}"));
         assert!(!again.contains("\"Entrypoint\""));
+    }
+
+    #[test]
+    fn nulls_read_as_empty() {
+        let c: ImageConfig = serde_json::from_str(
+            r#"{"architecture":null,"os":"linux","history":null,
+                "rootfs":{"type":"layers","diff_ids":null},
+                "config":{"Env":null,"Healthcheck":{"Test":null}}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.architecture, "");
+        assert!(c.history.is_empty() && c.rootfs.diff_ids.is_empty());
+        assert_eq!(
+            c.config.unwrap().healthcheck.unwrap().test,
+            Vec::<String>::new()
+        );
+        let i: ImageIndex =
+            serde_json::from_str(r#"{"schemaVersion":2,"manifests":null}"#).unwrap();
+        assert!(i.manifests.is_empty());
     }
 
     #[test]
