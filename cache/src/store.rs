@@ -185,8 +185,10 @@ impl Store {
     }
 
     /// `ROOT/strata/v1/roots`: each file lists digests (one per line, `#` comments allowed)
-    /// that GC keeps in addition to everything reachable from index.json. The build cache
-    /// records its layers here.
+    /// that GC keeps in addition to everything reachable from index.json. Listed blobs are
+    /// kept as they are, not followed (list a manifest's config and layers too). The build
+    /// cache records its layers here; write such a file atomically (temp file in
+    /// [`Store::tmp_dir`], then rename) while holding a [`Lease`].
     pub fn roots_dir(&self) -> PathBuf {
         self.meta.join("roots")
     }
