@@ -234,6 +234,7 @@ fn build_graph(
             base: st.base.clone(),
             platform: d.platform.clone(),
             location: st.from.lines(),
+            from_args: st.from_args.clone(),
             steps: d.steps.clone(),
             config: d.config.clone(),
             depends_on: stage_deps(st),

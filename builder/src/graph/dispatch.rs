@@ -430,8 +430,10 @@ fn dispatch_one(
         Instruction::Expose(ports) => {
             let mut words = Vec::new();
             for p in ports.iter() {
-                let r = ctx.lex.process_words(p, ctx.d.env.pairs());
-                words.extend(r.map_err(|e| ctx.err(e.to_string()))?);
+                let r = ctx.lex.process_word_with_matches(p, ctx.d.env.pairs());
+                let r = r.map_err(|e| ctx.err(e.to_string()))?;
+                ctx.used.extend(r.matched);
+                words.extend(r.words);
             }
             let mut all = Vec::new();
             for w in &words {

@@ -196,6 +196,9 @@ pub struct Stage {
     pub platform: Platform,
     /// The FROM instruction's lines.
     pub location: LineRange,
+    /// The global ARGs (and predefined ones) the FROM line's image and platform used, with
+    /// their values: they decide which base is pulled.
+    pub from_args: Vec<(String, String)>,
     /// The steps, ONBUILD triggers first.
     pub steps: Vec<Step>,
     /// The image config after the last step.
