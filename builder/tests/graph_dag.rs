@@ -58,6 +58,30 @@ fn dockerfile_parsing_cases() {
         err("ENV A=b\nFROM scratch\n", &opts()),
         "no build stage in current context"
     );
+    assert!(compile(
+        "FROM scratch\n\tADD http://github.com/moby/buildkit/blob/master/README.md /\n\t\t",
+        &opts()
+    )
+    .is_ok());
+    assert_eq!(
+        err(
+            "FROM scratch\n\tCOPY http://github.com/moby/buildkit/blob/master/README.md /\n\t\t",
+            &opts()
+        ),
+        "source can't be a URL for COPY"
+    );
+    assert_eq!(
+        err("FROM scratch\nADD --checksum=sha256:0 a b /\n", &opts()),
+        "checksum can't be specified for multiple sources"
+    );
+    assert_eq!(
+        err("FROM scratch\nADD --checksum=sha256:0 a /\n", &opts()),
+        "checksum requires HTTP(S) or Git sources"
+    );
+    assert_eq!(
+        err("FROM scratch\nCOPY --chmod=999 a /\n", &opts()),
+        "invalid chmod parameter: '999'. it should be octal string and between 0 and 07777"
+    );
 }
 
 #[test]

@@ -306,6 +306,7 @@ fn dispatch_one(
             for content in c.contents.iter_mut().filter(|c| c.expand) {
                 content.data = ctx.word_with(raw, &content.data)?;
             }
+            copy_checks(ctx, c, add)?;
             step.source = Some(match &c.from {
                 None => Source::Context,
                 Some(from) => {
@@ -526,6 +527,38 @@ fn dispatch_one(
     step.command.instruction = out;
     if matches!(step.command.instruction, Instruction::User(_)) {
         step.user = ctx.d.config.user.clone();
+    }
+    Ok(())
+}
+
+/// The static checks of BuildKit's `dispatchCopy` (chmod, checksum, URL sources).
+fn copy_checks(
+    ctx: &Ctx<'_>,
+    c: &crate::dockerfile::instructions::Copy,
+    add: bool,
+) -> Result<(), FrontendError> {
+    if let Some(m) = &c.chmod {
+        let numeric = m.bytes().all(|b| b.is_ascii_digit());
+        let octal = u32::from_str_radix(m, 8).ok().filter(|v| *v <= 0o7777);
+        if numeric && octal.is_none() {
+            return Err(ctx.err(format!(
+                "invalid chmod parameter: '{m}'. it should be octal string and between 0 and 07777"
+            )));
+        }
+    }
+    let is_http = |s: &str| s.starts_with("http://") || s.starts_with("https://");
+    if c.checksum.is_some() {
+        if c.sources.len() != 1 {
+            return Err(ctx.err("checksum can't be specified for multiple sources"));
+        }
+        let s = &c.sources[0];
+        let git = s.starts_with("git@") || s.starts_with("git://") || s.starts_with("ssh://");
+        if !is_http(s) && !git {
+            return Err(ctx.err("checksum requires HTTP(S) or Git sources"));
+        }
+    }
+    if !add && c.sources.iter().any(|s| is_http(s)) {
+        return Err(ctx.err("source can't be a URL for COPY"));
     }
     Ok(())
 }
