@@ -26,7 +26,7 @@ pub struct Global {
     /// Log level: error, warn, info, debug or trace
     #[arg(long, global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
-    /// More log output (-v info, -vv debug, -vvv trace)
+    /// More log output (-v info, -vv debug, -vvv trace); `system df -v` also lists images
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
     /// Progress output

@@ -7,13 +7,9 @@ use clap::Args;
 use std::process::ExitCode;
 use strata_registry::Reference;
 
-/// Arguments of `strata system df`.
+/// Arguments of `strata system df`. docker's `-v` (detailed output) is the global `-v`.
 #[derive(Debug, Args)]
-pub struct DfArgs {
-    /// Show detailed information on space usage
-    #[arg(short, long)]
-    verbose: bool,
-}
+pub struct DfArgs {}
 
 fn percent(part: u64, whole: u64) -> String {
     if whole == 0 {
@@ -23,7 +19,7 @@ fn percent(part: u64, whole: u64) -> String {
     }
 }
 
-pub fn run(global: &Global, args: DfArgs) -> anyhow::Result<ExitCode> {
+pub fn run(global: &Global, _args: DfArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(global)?;
     let usage = store.disk_usage()?;
     // No container holds an image yet, so every image is reclaimable.
@@ -62,7 +58,7 @@ pub fn run(global: &Global, args: DfArgs) -> anyhow::Result<ExitCode> {
             ],
         ],
     );
-    if args.verbose {
+    if global.verbose > 0 {
         println!("\nImages space usage:\n");
         let rows: Vec<Vec<String>> = usage
             .images

@@ -35,6 +35,8 @@ pub fn save_archive(
     format: ArchiveFormat,
     out: impl Write,
 ) -> Result<()> {
+    // Held until the last blob is read, so a concurrent prune cannot remove one mid-save.
+    let _lease = store.lease()?;
     let mut tar = tar::Builder::new(out);
     let mut index = ImageIndex::default();
     let mut docker_manifest = Vec::new();
