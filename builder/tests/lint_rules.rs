@@ -77,6 +77,29 @@ fn rule_check_option() {
     assert_eq!(e.message, "lint violation found for rules: FromAsCasing");
     assert_eq!(e.line(), Some(2));
     assert_eq!(r.warnings.len(), 1);
+    // The BUILDKIT_DOCKERFILE_CHECK build arg replaces the directive.
+    let mut o = opts();
+    o.build_args.insert(
+        "BUILDKIT_DOCKERFILE_CHECK".into(),
+        "skip=ConsistentInstructionCasing;error=true".into(),
+    );
+    let r = check(
+        "#check=skip=all\nFROM scratch as base\ncopy Dockerfile .\n",
+        "Dockerfile",
+        &o,
+    );
+    assert_eq!(
+        r.error.unwrap().message,
+        "lint violation found for rules: FromAsCasing"
+    );
+    o.build_args
+        .insert("BUILDKIT_DOCKERFILE_CHECK".into(), "skip=all".into());
+    let r = check(
+        "#check=error=true\nFROM scratch as base\ncopy Dockerfile .\n",
+        "Dockerfile",
+        &o,
+    );
+    assert!(r.error.is_none() && r.warnings.is_empty() && r.unused_build_args.is_none());
 }
 
 #[test]

@@ -398,7 +398,8 @@ pub(crate) fn resolve_meta_args(
 
 /// The `--build-arg` names no ARG consumed, sorted, for the warning
 /// `[Warning] One or more build-args [A B] were not consumed` (docker's classic builder;
-/// proxy variables and the predefined arguments never count as unused).
+/// proxy variables, the predefined arguments and BuildKit's own `BUILDKIT_*` settings
+/// never count as unused).
 pub fn unused_build_args(
     build_args: &BTreeMap<String, String>,
     declared: &BTreeSet<String>,
@@ -409,6 +410,7 @@ pub fn unused_build_args(
             !declared.contains(*k)
                 && !PROXY_ARGS.contains(&k.as_str())
                 && !PREDEFINED_ARGS.contains(&k.as_str())
+                && !k.starts_with("BUILDKIT_")
         })
         .cloned()
         .collect()

@@ -64,7 +64,11 @@ pub(crate) fn compile_with(
         return Err(FrontendError::new("the Dockerfile cannot be empty"));
     }
     let ast = crate::dockerfile::parser::parse(source)?;
-    let check = ast.directives.check.clone().unwrap_or_default();
+    // `--build-arg BUILDKIT_DOCKERFILE_CHECK=...` replaces the file's `# check=` directive.
+    let check = match opts.build_args.get("BUILDKIT_DOCKERFILE_CHECK") {
+        Some(v) => v.clone(),
+        None => ast.directives.check.clone().unwrap_or_default(),
+    };
     let config = LintConfig::parse(&check)
         .map_err(|e| FrontendError::new(format!("failed to parse check options: {e}")))?;
     *lint = Linter::new(config);
