@@ -178,8 +178,10 @@ pub(crate) fn dispatch_stage(
             }
             Dispatched {
                 env: EnvList::new(),
+                // The base's triggers run here and are not passed on.
                 config: ImageConfig {
                     history: Vec::new(),
+                    on_build: Vec::new(),
                     ..config
                 },
                 build_args: Vec::new(),
