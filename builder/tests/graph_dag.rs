@@ -236,7 +236,10 @@ fn onbuild_from_base_image_config() {
     assert!(st.steps[0].onbuild);
     assert_eq!(st.steps[0].command.start_line, 2);
     assert_eq!(st.steps[1].source, Some(Source::Image("alpine".into())));
-    assert!(st.config.on_build.is_empty(), "consumed triggers are not passed on");
+    assert!(
+        st.config.on_build.is_empty(),
+        "consumed triggers are not passed on"
+    );
     assert!(g
         .external_images
         .iter()
