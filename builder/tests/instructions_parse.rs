@@ -409,7 +409,7 @@ fn config_changes_for_import_and_commit() {
     );
     assert_eq!(
         parse_change("RUN x", &env).unwrap_err().message,
-        "RUN is not a valid change command"
+        "run is not a valid change command"
     );
     assert_eq!(
         parse_change("copy a b", &env).unwrap_err().message,

@@ -56,8 +56,9 @@ const VALID: &[&str] = &[
 ];
 
 /// Parses one `-c` change against the config's current `env` (ordered `KEY=VALUE` pairs).
-/// Other instructions are refused with docker's message, e.g.
-/// `RUN is not a valid change command`.
+/// Other instructions are refused with docker's message, keyword lower-cased as the 20.10
+/// daemon prints it: `run is not a valid change command`. (Docker also refuses STOPSIGNAL;
+/// it is accepted here.)
 pub fn parse_change(line: &str, env: &[(String, String)]) -> Result<ConfigChange, FrontendError> {
     let ast = crate::dockerfile::parser::parse(line)?;
     let Some(node) = ast.children.first() else {
@@ -69,7 +70,7 @@ pub fn parse_change(line: &str, env: &[(String, String)]) -> Result<ConfigChange
     if !VALID.contains(&node.keyword.as_str()) {
         return Err(FrontendError::new(format!(
             "{} is not a valid change command",
-            node.raw_keyword()
+            node.keyword
         )));
     }
     let cmd = parse_instruction(node)?;
@@ -134,7 +135,7 @@ pub fn parse_change(line: &str, env: &[(String, String)]) -> Result<ConfigChange
         _ => {
             return Err(FrontendError::new(format!(
                 "{} is not a valid change command",
-                node.raw_keyword()
+                node.keyword
             )))
         }
     })
