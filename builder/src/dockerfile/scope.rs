@@ -398,8 +398,8 @@ pub(crate) fn resolve_meta_args(
 
 /// The `--build-arg` names no ARG consumed, sorted, for the warning
 /// `[Warning] One or more build-args [A B] were not consumed` (docker's classic builder;
-/// proxy variables, the predefined arguments and BuildKit's own `BUILDKIT_*` settings
-/// never count as unused).
+/// proxy variables, the predefined arguments, `SOURCE_DATE_EPOCH` and BuildKit's own
+/// `BUILDKIT_*` settings never count as unused).
 pub fn unused_build_args(
     build_args: &BTreeMap<String, String>,
     declared: &BTreeSet<String>,
@@ -411,6 +411,7 @@ pub fn unused_build_args(
                 && !PROXY_ARGS.contains(&k.as_str())
                 && !PREDEFINED_ARGS.contains(&k.as_str())
                 && !k.starts_with("BUILDKIT_")
+                && k.as_str() != "SOURCE_DATE_EPOCH"
         })
         .cloned()
         .collect()
@@ -506,7 +507,14 @@ mod tests {
     #[test]
     fn unused_args_warning() {
         let mut ba = BTreeMap::new();
-        for k in ["B", "A", "HTTP_PROXY", "USED", "TARGETARCH"] {
+        for k in [
+            "B",
+            "A",
+            "HTTP_PROXY",
+            "USED",
+            "TARGETARCH",
+            "SOURCE_DATE_EPOCH",
+        ] {
             ba.insert(k.to_string(), "x".to_string());
         }
         let declared: BTreeSet<String> = ["USED".to_string()].into();
