@@ -3,10 +3,20 @@
 //! held in memory.
 
 mod compression;
+mod parallel;
 mod tarcheck;
+mod tarfmt;
+mod whiteout;
+mod writer;
 
 pub use compression::{decompress, Compression};
+pub use parallel::{default_threads, ParallelEncoder};
 pub use tarcheck::TarCheck;
+pub use whiteout::{
+    classify_whiteout, WhiteoutName, OVERLAY_OPAQUE_TRUSTED, OVERLAY_OPAQUE_USER, WHITEOUT_OPAQUE,
+    WHITEOUT_PREFIX,
+};
+pub use writer::{write_layer, LayerInfo, LayerOptions, LayerWriteError};
 
 use std::io::{self, BufReader, Read, Write};
 use strata_cache::{Digest, DigestWriter};

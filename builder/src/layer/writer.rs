@@ -1,0 +1,466 @@
+//! Directory -> deterministic OCI layer tar, streamed through sha256 (diffID) and a
+//! multi-core compressor into a sink.
+//!
+//! Order: depth first, the children of each directory sorted by name bytes (the order of
+//! `Path`'s component-wise comparison), a directory before its contents. Headers carry only
+//! what the files say: names relative to the root, mode bits, numeric ids (no user names),
+//! whole-second mtimes (clamped to `SOURCE_DATE_EPOCH` when given), no atime/ctime.
+
+use super::parallel::ParallelEncoder;
+use super::tarfmt::{self, Entry, Kind, ZEROS};
+use super::whiteout::{self, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
+use super::LayerCompression;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::{self, File, Metadata};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use strata_cache::{Digest, DigestWriter};
+
+/// How to write a layer.
+#[derive(Debug, Clone, Default)]
+pub struct LayerOptions {
+    /// Compression of the blob.
+    pub compression: LayerCompression,
+    /// Clamp mtimes to this (seconds since the epoch), as `SOURCE_DATE_EPOCH` asks.
+    pub source_date_epoch: Option<i64>,
+    /// The directory is an overlayfs upper dir: turn 0/0 character devices into `.wh.NAME`
+    /// and opaque directories into `DIR/.wh..wh..opq`.
+    pub overlay_whiteouts: bool,
+    /// Compression threads; 0 means every core. The bytes do not depend on it.
+    pub threads: usize,
+}
+
+/// What writing a layer produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// sha256 of the uncompressed tar.
+    pub diff_id: Digest,
+    /// Size of the uncompressed tar.
+    pub uncompressed_size: u64,
+    /// Bytes handed to the sink (the blob's size).
+    pub compressed_size: u64,
+    /// Tar entries written (not counting PAX extension headers).
+    pub entries: u64,
+}
+
+/// Why a layer could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum LayerWriteError {
+    /// Reading the tree failed.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A file changed size while it was being written.
+    #[error("{path}: file changed while writing the layer (expected {expected} bytes)")]
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// The size its header announced.
+        expected: u64,
+    },
+    /// The upper dir uses an overlayfs feature a layer cannot express.
+    #[error("{path}: overlay xattr {xattr} (redirect_dir/metacopy) cannot be written as a layer; mount with redirect_dir=off,metacopy=off")]
+    OverlayIndirection {
+        /// The file.
+        path: PathBuf,
+        /// The xattr found.
+        xattr: String,
+    },
+    /// The root is not a directory.
+    #[error("{0}: not a directory")]
+    NotADirectory(PathBuf),
+    /// Writing, hashing or compressing the stream failed.
+    #[error("writing layer stream: {0}")]
+    Stream(io::Error),
+}
+
+type Result<T> = std::result::Result<T, LayerWriteError>;
+
+fn read_err(path: &Path) -> impl FnOnce(io::Error) -> LayerWriteError + '_ {
+    move |source| LayerWriteError::Read {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Counts the bytes passed to the sink.
+struct Counting<W> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type Out<W> = BufWriter<DigestWriter<ParallelEncoder<Counting<W>>>>;
+
+/// Writes the tree under `dir` as a layer into `sink` (see the module comment for the format).
+/// The sink receives the compressed blob; its digest is the caller's to compute (a store blob
+/// writer does).
+pub fn write_layer(dir: &Path, opts: &LayerOptions, sink: impl Write) -> Result<LayerInfo> {
+    let root_meta = fs::symlink_metadata(dir).map_err(read_err(dir))?;
+    if !root_meta.is_dir() {
+        return Err(LayerWriteError::NotADirectory(dir.to_path_buf()));
+    }
+    let encoder = ParallelEncoder::new(
+        Counting {
+            inner: sink,
+            count: 0,
+        },
+        opts.compression,
+        opts.threads,
+    )
+    .map_err(LayerWriteError::Stream)?;
+    // Large writes into the hasher and compressor; tar headers alone are 512 bytes.
+    let out: Out<_> = BufWriter::with_capacity(1 << 20, DigestWriter::new(encoder));
+    let mut w = Walker {
+        root: dir,
+        opts,
+        out,
+        links: HashMap::new(),
+        buf: vec![0; 1 << 20],
+        entries: 0,
+    };
+    w.walk()?;
+    let Walker {
+        mut out, entries, ..
+    } = w;
+    out.write_all(&ZEROS).map_err(LayerWriteError::Stream)?;
+    let hashed = out
+        .into_inner()
+        .map_err(|e| LayerWriteError::Stream(e.into_error()))?;
+    let (encoder, diff_id, uncompressed_size) = hashed.finish();
+    let mut counting = encoder.finish().map_err(LayerWriteError::Stream)?;
+    counting.flush().map_err(LayerWriteError::Stream)?;
+    Ok(LayerInfo {
+        diff_id,
+        uncompressed_size,
+        compressed_size: counting.count,
+        entries,
+    })
+}
+
+/// A directory being walked: its tar name prefix and its remaining children, sorted.
+struct Frame {
+    prefix: Vec<u8>,
+    children: std::vec::IntoIter<OsString>,
+}
+
+struct Walker<'a, W: Write> {
+    root: &'a Path,
+    opts: &'a LayerOptions,
+    out: Out<W>,
+    /// (dev, ino) of multiply-linked files -> the tar name they were first written under.
+    links: HashMap<(u64, u64), Vec<u8>>,
+    buf: Vec<u8>,
+    entries: u64,
+}
+
+fn sorted_children(path: &Path) -> Result<std::vec::IntoIter<OsString>> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(path).map_err(read_err(path))? {
+        names.push(entry.map_err(read_err(path))?.file_name());
+    }
+    // Byte order of names, never the directory's own order.
+    names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Ok(names.into_iter())
+}
+
+impl<W: Write> Walker<'_, W> {
+    fn walk(&mut self) -> Result<()> {
+        // An explicit stack: a hostile deep tree cannot overflow the thread's stack.
+        let mut stack = vec![Frame {
+            prefix: Vec::new(),
+            children: sorted_children(self.root)?,
+        }];
+        while let Some(frame) = stack.last_mut() {
+            let Some(name) = frame.children.next() else {
+                stack.pop();
+                continue;
+            };
+            let mut tar_name = frame.prefix.clone();
+            tar_name.extend_from_slice(name.as_bytes());
+            let path = self.root.join(OsString::from_vec(tar_name.clone()));
+            let meta = fs::symlink_metadata(&path).map_err(read_err(&path))?;
+            if meta.is_dir() {
+                tar_name.push(b'/');
+                self.dir(&path, &meta, &tar_name)?;
+                let children = sorted_children(&path)?;
+                stack.push(Frame {
+                    prefix: tar_name,
+                    children,
+                });
+            } else {
+                self.non_dir(&path, &meta, &frame_prefix(&tar_name), &name, tar_name)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn mtime(&self, meta: &Metadata) -> i64 {
+        let t = meta.mtime();
+        match self.opts.source_date_epoch {
+            Some(epoch) if t > epoch => epoch,
+            _ => t,
+        }
+    }
+
+    fn header(&mut self, entry: &Entry<'_>) -> Result<()> {
+        tarfmt::write_header(&mut self.out, entry).map_err(LayerWriteError::Stream)?;
+        self.entries += 1;
+        Ok(())
+    }
+
+    fn dir(&mut self, path: &Path, meta: &Metadata, tar_name: &[u8]) -> Result<()> {
+        let (xattrs, opaque) = self.xattrs(path)?;
+        let entry = Entry {
+            name: tar_name,
+            kind: Kind::Dir,
+            mode: meta.mode() & 0o7777,
+            uid: u64::from(meta.uid()),
+            gid: u64::from(meta.gid()),
+            mtime: self.mtime(meta),
+            xattrs: &xattrs,
+        };
+        self.header(&entry)?;
+        if opaque {
+            // Right after its directory, as docker writes it, so an applier sees the marker
+            // before any of the directory's new contents.
+            let mut name = tar_name.to_vec();
+            name.extend_from_slice(WHITEOUT_OPAQUE);
+            let marker = Entry {
+                name: &name,
+                kind: Kind::Regular(0),
+                mode: entry.mode & 0o777,
+                xattrs: &[],
+                ..entry
+            };
+            self.header(&marker)?;
+        }
+        Ok(())
+    }
+
+    fn non_dir(
+        &mut self,
+        path: &Path,
+        meta: &Metadata,
+        prefix: &[u8],
+        base: &OsString,
+        tar_name: Vec<u8>,
+    ) -> Result<()> {
+        let ft = meta.file_type();
+        let mtime = self.mtime(meta);
+        let (uid, gid) = (u64::from(meta.uid()), u64::from(meta.gid()));
+        if self.opts.overlay_whiteouts && ft.is_char_device() && meta.rdev() == 0 {
+            // overlayfs records a deletion as a 0/0 device; a layer says `.wh.NAME`. Such
+            // devices may share one inode, so they never become hard links.
+            let mut name = prefix.to_vec();
+            name.extend_from_slice(WHITEOUT_PREFIX);
+            name.extend_from_slice(base.as_bytes());
+            return self.header(&Entry {
+                name: &name,
+                kind: Kind::Regular(0),
+                mode: 0o600,
+                uid,
+                gid,
+                mtime,
+                xattrs: &[],
+            });
+        }
+        if ft.is_socket() {
+            // Sockets cannot be archived; docker and BuildKit skip them too.
+            return Ok(());
+        }
+        let mode = meta.mode() & 0o7777;
+        if meta.nlink() > 1 {
+            let key = (meta.dev(), meta.ino());
+            if let Some(first) = self.links.get(&key).cloned() {
+                let (xattrs, _) = self.xattrs(path)?;
+                return self.header(&Entry {
+                    name: &tar_name,
+                    kind: Kind::Hardlink(&first),
+                    mode,
+                    uid,
+                    gid,
+                    mtime,
+                    xattrs: &xattrs,
+                });
+            }
+            self.links.insert(key, tar_name.clone());
+        }
+        let (xattrs, _) = self.xattrs(path)?;
+        let target;
+        let kind = if ft.is_file() {
+            Kind::Regular(meta.len())
+        } else if ft.is_symlink() {
+            target = fs::read_link(path).map_err(read_err(path))?;
+            Kind::Symlink(target.as_os_str().as_bytes())
+        } else if ft.is_char_device() {
+            let dev = meta.rdev();
+            Kind::Char(rustix::fs::major(dev), rustix::fs::minor(dev))
+        } else if ft.is_block_device() {
+            let dev = meta.rdev();
+            Kind::Block(rustix::fs::major(dev), rustix::fs::minor(dev))
+        } else {
+            Kind::Fifo
+        };
+        self.header(&Entry {
+            name: &tar_name,
+            kind,
+            mode,
+            uid,
+            gid,
+            mtime,
+            xattrs: &xattrs,
+        })?;
+        if let Kind::Regular(size) = kind {
+            self.content(path, size)?;
+        }
+        Ok(())
+    }
+
+    /// Copies exactly `size` bytes of the file, then the padding.
+    fn content(&mut self, path: &Path, size: u64) -> Result<()> {
+        use rustix::fs::{Mode, OFlags};
+        let fd = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+        .map_err(|e| LayerWriteError::Read {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        let mut file = File::from(fd);
+        let mut left = size;
+        while left > 0 {
+            let want = left.min(self.buf.len() as u64) as usize;
+            let n = match file.read(&mut self.buf[..want]) {
+                Ok(0) => {
+                    return Err(LayerWriteError::Changed {
+                        path: path.to_path_buf(),
+                        expected: size,
+                    })
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_err(path)(e)),
+            };
+            self.out
+                .write_all(&self.buf[..n])
+                .map_err(LayerWriteError::Stream)?;
+            left -= n as u64;
+        }
+        let pad = tarfmt::padding(size);
+        self.out
+            .write_all(&ZEROS[..pad])
+            .map_err(LayerWriteError::Stream)
+    }
+
+    /// The layer xattrs of `path` sorted by name, and whether it is an opaque overlay dir.
+    fn xattrs(&self, path: &Path) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, bool)> {
+        let names = match list_xattrs(path) {
+            Ok(names) => names,
+            // A filesystem without xattrs has none to carry.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) => {
+                return Ok((Vec::new(), false))
+            }
+            Err(e) => return Err(read_err(path)(e)),
+        };
+        let mut out = Vec::new();
+        let mut opaque = false;
+        for name in names {
+            let overlay = whiteout::is_overlay_xattr(&name);
+            if overlay && !self.opts.overlay_whiteouts {
+                continue;
+            }
+            if !overlay && !whiteout::is_layer_xattr(&name) {
+                continue;
+            }
+            let Some(value) = get_xattr(path, &name).map_err(read_err(path))? else {
+                continue;
+            };
+            if overlay {
+                if whiteout::is_overlay_indirection(&name) {
+                    return Err(LayerWriteError::OverlayIndirection {
+                        path: path.to_path_buf(),
+                        xattr: String::from_utf8_lossy(&name).into_owned(),
+                    });
+                }
+                let n = name.as_slice();
+                if (n == whiteout::OVERLAY_OPAQUE_TRUSTED.as_bytes()
+                    || n == whiteout::OVERLAY_OPAQUE_USER.as_bytes())
+                    && value == b"y"
+                {
+                    opaque = true;
+                }
+                continue;
+            }
+            out.push((name, value));
+        }
+        out.sort();
+        Ok((out, opaque))
+    }
+}
+
+/// The directory part of a tar name, with its trailing slash.
+fn frame_prefix(tar_name: &[u8]) -> Vec<u8> {
+    match tar_name.iter().rposition(|&b| b == b'/') {
+        Some(i) => tar_name[..=i].to_vec(),
+        None => Vec::new(),
+    }
+}
+
+/// The names of the xattrs of `path` (not following a symlink).
+pub(crate) fn list_xattrs(path: &Path) -> io::Result<Vec<Vec<u8>>> {
+    let mut buf = Vec::with_capacity(256);
+    loop {
+        buf.clear();
+        match rustix::fs::llistxattr(path, rustix::buffer::spare_capacity(&mut buf)) {
+            Ok(_) => break,
+            Err(rustix::io::Errno::RANGE) => {
+                let need = rustix::fs::llistxattr_query(path)?;
+                buf.reserve(need.max(buf.capacity() * 2));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(buf
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
+/// One xattr's value, or None when it vanished meanwhile.
+pub(crate) fn get_xattr(path: &Path, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
+    let name = OsString::from_vec(name.to_vec());
+    let mut buf = Vec::with_capacity(64);
+    loop {
+        buf.clear();
+        match rustix::fs::lgetxattr(path, &name, rustix::buffer::spare_capacity(&mut buf)) {
+            Ok(_) => return Ok(Some(buf)),
+            Err(rustix::io::Errno::NODATA) => return Ok(None),
+            Err(rustix::io::Errno::RANGE) => {
+                let need = rustix::fs::lgetxattr_query(path, &name)?;
+                buf.reserve(need.max(buf.capacity() * 2));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
