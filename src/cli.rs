@@ -99,6 +99,8 @@ fn running_as_root() -> bool {
 /// Every command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check a Dockerfile (`--check`): parse and lint without building
+    Build(commands::build::BuildArgs),
     /// Create an image from a tarball of a root filesystem
     Import(commands::import::ImportArgs),
     /// List images
@@ -121,6 +123,9 @@ pub enum Command {
     /// Manage the store
     #[command(subcommand)]
     System(SystemCommand),
+    /// Inspect strata's internals
+    #[command(subcommand)]
+    Debug(commands::debug::DebugCommand),
     /// Generate a shell completion script
     Completion(commands::completion::CompletionArgs),
 }

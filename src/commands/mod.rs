@@ -1,7 +1,9 @@
 //! One file per command; `run` dispatches.
 
+pub mod build;
 pub mod check;
 pub mod completion;
+pub mod debug;
 pub mod df;
 pub mod history;
 pub mod images;
@@ -34,6 +36,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::System(SystemCommand::Df(args)) => df::run(&global, args),
         Command::System(SystemCommand::Check(args)) => check::run(&global, args),
         Command::Completion(args) => completion::run(args),
+        Command::Build(args) => build::run(&global, args),
+        Command::Debug(cmd) => debug::run(cmd),
     }
 }
 
