@@ -3,13 +3,16 @@
 //! held in memory.
 
 mod compression;
+mod extract;
 mod parallel;
+mod rootfs;
 mod tarcheck;
 mod tarfmt;
 mod whiteout;
 mod writer;
 
 pub use compression::{decompress, Compression};
+pub use extract::{extract_layer, ExtractError, ExtractOptions, ExtractStats};
 pub use parallel::{default_threads, ParallelEncoder};
 pub use tarcheck::TarCheck;
 pub use whiteout::{
