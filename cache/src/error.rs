@@ -127,6 +127,22 @@ pub enum Error {
         /// The store root.
         root: PathBuf,
     },
+    /// A snapshot could not be created as asked.
+    #[error("snapshot {path}: {reason}")]
+    Snapshot {
+        /// The snapshot (or temp) directory.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A build-cache record was refused.
+    #[error("build-cache record {path}: {reason}")]
+    CacheRecord {
+        /// The record file.
+        path: PathBuf,
+        /// Why it was refused.
+        reason: String,
+    },
     /// GC refused to run because it could not tell what is reachable.
     #[error("garbage collection refused: {digest} is referenced but unreadable ({reason}); run `strata system check --repair`")]
     Unreachable {

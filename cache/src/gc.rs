@@ -1,4 +1,6 @@
-//! Garbage collection: remove every blob that index.json and the roots files do not reach.
+//! Garbage collection: remove every blob that index.json, the build-cache records and the
+//! roots files do not reach, and every snapshot whose diffID no reachable image config and
+//! no build-cache record lists.
 //!
 //! GC holds the GC lock exclusively, so it waits for every [`Lease`](crate::Lease) (and
 //! every open [`BlobWriter`](crate::BlobWriter)) to end and none starts while it runs: a blob
@@ -39,6 +41,12 @@ pub struct GcReport {
     pub blobs_kept: usize,
     /// Unreferenced blobs kept because they are younger than `min_age`.
     pub kept_young: usize,
+    /// The unreferenced snapshots removed (diffID, bytes on disk).
+    pub snapshots_removed: Vec<(Digest, u64)>,
+    /// Sum of their sizes.
+    pub snapshot_bytes_freed: u64,
+    /// Snapshots that stay.
+    pub snapshots_kept: usize,
 }
 
 impl GcReport {
@@ -47,21 +55,28 @@ impl GcReport {
         self.removed.len()
     }
 
-    /// Everything freed, blobs and temp files.
+    /// Everything freed: blobs, snapshots and temp files.
     pub fn total_bytes_freed(&self) -> u64 {
-        self.bytes_freed + self.temp_bytes_freed
+        self.bytes_freed + self.snapshot_bytes_freed + self.temp_bytes_freed
     }
 }
 
 impl Store {
     /// Removes every blob not reachable from index.json (index -> manifests -> config,
-    /// layers; nested indexes; subjects) nor listed in a roots file, and every leftover temp
-    /// file. Blocks until no lease is held. Refuses to run (with [`Error::Unreachable`]) when a
+    /// layers; nested indexes; subjects) nor kept by a build-cache record or a roots file,
+    /// every snapshot whose diffID no reachable config nor cache record lists (all are kept
+    /// when a reachable config is unreadable), and every leftover temp file or temp
+    /// snapshot dir (counted as temp files). Blocks until no lease is held. Refuses to run (with [`Error::Unreachable`]) when a
     /// referenced manifest or index cannot be parsed, since its blobs could not be told apart
     /// from garbage; `check` with repair fixes that. Fails with [`Error::LeaseHeld`] when the
     /// calling thread holds a [`Lease`](crate::Lease) on this store.
     pub fn gc(&self, opts: &GcOptions) -> Result<GcReport> {
         let _gc = self.gc_exclusive()?;
+        self.gc_locked(opts)
+    }
+
+    /// [`Store::gc`] for a caller holding the exclusive GC lock.
+    pub(crate) fn gc_locked(&self, opts: &GcOptions) -> Result<GcReport> {
         let index = self.read_index()?;
         let reach = walk(self, &index.manifests)?;
         if let Some((digest, reason)) = reach.incomplete() {
@@ -111,6 +126,7 @@ impl Store {
         if !opts.dry_run && !report.removed.is_empty() {
             sync_dir(self.blobs_dir())?;
         }
+        self.gc_snapshots(&reach, opts, now, &mut report)?;
         Ok(report)
     }
 

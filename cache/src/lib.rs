@@ -7,12 +7,20 @@
 //!   catalogue in index.json ([`Store::tag`], [`Store::images`], [`Store::update_index`] with
 //!   a [`Catalogue`]), garbage collection ([`Store::gc`]), verification ([`Store::check`]) and
 //!   disk usage ([`Store::disk_usage`]).
+//! - Snapshots ([`Store::snapshot`], [`Store::create_snapshot`]): unpacked layers, named by
+//!   diffID, used as overlay lower dirs; created once, shared by every build, collected by
+//!   GC when no image config or build-cache record names them.
+//! - The build cache ([`CacheKey`] -> [`CacheRecord`]: [`Store::cache_get`],
+//!   [`Store::cache_put`], [`Store::cache_prune`], ...): each step's layer and config delta.
+//!   Its layers are GC roots.
 //! - [`Digest`]: a validated `sha256:<hex>` digest; [`DigestWriter`] / [`DigestReader`] hash
 //!   content while it streams, [`VerifyingReader`] checks it.
 //! - [`oci`]: serde types for descriptors, manifests, indexes and image configs, and media
 //!   type constants.
 //! - [`Lease`]: what a command holds from its first blob write until its references are
-//!   recorded, so a concurrent GC never removes them.
+//!   recorded, so a concurrent GC never removes them. A build holds one for its whole run:
+//!   the snapshots it mounts and the blobs it writes are safe until its cache records and
+//!   image refer to them.
 //! - [`Error`]: every failure, naming the path, digest or image involved.
 //!
 //! Any number of strata processes may use one store at once. Safety rests on three rules:
@@ -46,6 +54,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod buildcache;
 mod catalogue;
 mod check;
 pub mod digest;
@@ -53,10 +62,14 @@ mod error;
 mod gc;
 mod lock;
 pub mod oci;
+mod snapshots;
 mod store;
 mod usage;
 mod walk;
 
+pub use buildcache::{
+    CacheKey, CachePruneFilter, CachePruneReport, CacheRecord, CACHE_RECORD_VERSION,
+};
 pub use catalogue::{Catalogue, ImageEntry, Untagged};
 pub use check::{CheckReport, CorruptBlob, InvalidBlob, MissingBlob, RepairReport};
 pub use digest::{Digest, DigestError, DigestReader, DigestWriter, Hasher, VerifyingReader};
@@ -64,5 +77,6 @@ pub use error::{Error, Result};
 pub use gc::{GcOptions, GcReport};
 pub use lock::Lease;
 pub use oci::{Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform};
+pub use snapshots::SnapshotInfo;
 pub use store::{BlobWriter, Store, MAX_DOCUMENT_SIZE, METADATA_VERSION};
 pub use usage::{DiskUsage, ImageUsage};

@@ -1,9 +1,10 @@
-//! Reachability: which blobs index.json (and the roots files) refer to, directly or through
-//! manifests and nested indexes. Shared by GC, check and disk usage.
+//! Reachability: which blobs index.json (and the roots files and build-cache records) refer
+//! to, directly or through manifests and nested indexes, and which layer diffIDs the
+//! reachable image configs list (their snapshots stay). Shared by GC, check and disk usage.
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
-use crate::oci::{media_type, Descriptor, ImageIndex, ImageManifest};
+use crate::oci::{media_type, Descriptor, ImageConfig, ImageIndex, ImageManifest};
 use crate::store::Store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -36,6 +37,11 @@ pub(crate) struct Reach {
     /// Every digest referenced (present or not).
     pub referenced: BTreeSet<Digest>,
     pub problems: Vec<Problem>,
+    /// diffIDs listed by the reachable image configs.
+    pub diff_ids: BTreeSet<Digest>,
+    /// Configs present but unreadable: their diffIDs are unknown, so no snapshot may be
+    /// judged unreferenced.
+    pub bad_configs: Vec<Digest>,
 }
 
 impl Reach {
@@ -100,6 +106,14 @@ pub(crate) fn walk(store: &Store, roots: &[Descriptor]) -> Result<Reach> {
                 }
                 Err(e) => reach.problems.push(unreadable(desc.digest, e)?),
             }
+        } else if media_type::is_config(&desc.media_type) {
+            match store.read_json::<ImageConfig>(&desc.digest) {
+                Ok(c) => reach.diff_ids.extend(c.rootfs.diff_ids),
+                Err(e) => {
+                    unreadable(desc.digest, e)?;
+                    reach.bad_configs.push(desc.digest);
+                }
+            }
         }
     }
     Ok(reach)
@@ -119,12 +133,17 @@ fn unreadable(digest: Digest, e: Error) -> Result<Problem> {
     }
 }
 
-/// Digests listed in `strata/v1/roots/*`: one per line, blank lines and `#` comments
-/// ignored. Returns them with the file that named them; lines that are not digests are
-/// skipped with a warning (GC keeps only what is named).
+/// Digests GC keeps besides what index.json reaches: the layers of build-cache records and
+/// the digests listed in `strata/v1/roots/*` (one per line, blank lines and `#` comments
+/// ignored). Returns them with what named them (`"build cache"` or the roots file); lines
+/// that are not digests are skipped with a warning (GC keeps only what is named).
 pub(crate) fn extra_roots(store: &Store) -> Result<BTreeMap<Digest, String>> {
     let dir = store.roots_dir();
-    let mut out = BTreeMap::new();
+    let mut out: BTreeMap<Digest, String> = crate::buildcache::cache_refs(store)?
+        .layers
+        .into_iter()
+        .map(|d| (d, "build cache".to_string()))
+        .collect();
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
