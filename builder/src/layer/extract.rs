@@ -164,8 +164,10 @@ struct Extractor<'a> {
     root: Root,
     opts: &'a ExtractOptions,
     stats: ExtractStats,
-    /// Paths this layer created, so an opaque marker keeps them (merged mode only).
-    created: HashSet<Vec<u8>>,
+    /// What this layer created, as (directory's device, inode, name), so an opaque marker
+    /// keeps it (merged mode only). Keyed by the real directory, not the entry's path: a
+    /// marker reached through a symlink applies to the directory the link leads to.
+    created: HashSet<(u64, u64, Vec<u8>)>,
     dirs: Vec<PendingDir>,
 }
 
@@ -313,7 +315,8 @@ impl Extractor<'_> {
             }
         }
         if !self.opts.as_overlay_lower {
-            self.created.insert(comps.join(&b'/'));
+            let key = dir_key(dir.as_fd(), base).map_err(err("stat"))?;
+            self.created.insert(key);
         }
         match kind {
             EntryType::Directory => {
@@ -387,7 +390,6 @@ impl Extractor<'_> {
             }
             _ => {
                 // GNU volume labels, sparse maps the reader did not fold, unknown types.
-                self.created.remove(&comps.join(&b'/'));
                 self.stats.skipped += 1;
             }
         }
@@ -605,14 +607,9 @@ impl Extractor<'_> {
             .map_err(err("resolving parent"))?
         {
             // Everything below that this layer did not itself put there goes.
-            let prefix = parent.join(&b'/');
             for child in rootfs::children(dir.as_fd()).map_err(err("reading dir"))? {
-                let mut path = prefix.clone();
-                if !path.is_empty() {
-                    path.push(b'/');
-                }
-                path.extend_from_slice(&child);
-                if !self.created.contains(&path) {
+                let key = dir_key(dir.as_fd(), &child).map_err(err("stat"))?;
+                if !self.created.contains(&key) {
                     rootfs::remove_all(dir.as_fd(), &child).map_err(err("removing"))?;
                 }
             }
@@ -646,6 +643,11 @@ impl Extractor<'_> {
         }
         Ok(())
     }
+}
+
+fn dir_key(dir: BorrowedFd<'_>, base: &[u8]) -> io::Result<(u64, u64, Vec<u8>)> {
+    let st = rustix::fs::fstat(dir)?;
+    Ok((st.st_dev, st.st_ino, base.to_vec()))
 }
 
 fn open_dir_nofollow(dir: BorrowedFd<'_>, base: &[u8]) -> rustix::io::Result<OwnedFd> {

@@ -80,13 +80,23 @@ impl Root {
                         Ok(()) | Err(Errno::EXIST) => {}
                         Err(e) => return Err(e.into()),
                     }
-                    // A dangling link in the way still fails here: we never create its target.
+                    // A dangling link in the way fails here: we never create what it names.
                     parent = rustix::fs::openat(
                         &parent,
                         name,
                         dir_flags() | OFlags::NOFOLLOW,
                         Mode::empty(),
-                    )?;
+                    )
+                    .map_err(|e| match e {
+                        Errno::NOTDIR | Errno::LOOP => io::Error::new(
+                            io::ErrorKind::NotADirectory,
+                            format!(
+                                "{} is not a directory (a link to one missing inside the root?)",
+                                String::from_utf8_lossy(&comps[..=i].join(&b'/'))
+                            ),
+                        ),
+                        e => e.into(),
+                    })?;
                 }
                 Err(e) => return Err(e.into()),
             }
