@@ -18,6 +18,7 @@
 //! rewrite, no fsync, so a fully cached rebuild stays fast) and readers report the later of
 //! the field and the mtime.
 
+use crate::check::{BadCacheRecord, CheckReport, RepairReport};
 use crate::digest::{Digest, DigestError};
 use crate::error::{Error, IoContext, Result};
 use crate::gc::{GcOptions, GcReport};
@@ -30,7 +31,7 @@ use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
@@ -182,7 +183,7 @@ pub struct CachePruneReport {
 pub(crate) enum Parsed {
     Ok(Box<CacheRecord>),
     /// A well-formed record of another format version: a miss, left alone.
-    Unsupported(u64),
+    Unsupported,
     /// Not a usable record (why).
     Bad(String),
 }
@@ -195,7 +196,7 @@ pub(crate) fn parse_record(bytes: &[u8], expected: &CacheKey) -> Parsed {
     };
     match value.get("version").and_then(|v| v.as_u64()) {
         Some(v) if v == u64::from(CACHE_RECORD_VERSION) => {}
-        Some(v) => return Parsed::Unsupported(v),
+        Some(_) => return Parsed::Unsupported,
         None => return Parsed::Bad("no version".to_string()),
     }
     let record: CacheRecord = match serde_json::from_value(value) {
@@ -244,7 +245,7 @@ impl Store {
         self.metadata_dir().join(BUILDCACHE).join(LAYOUT)
     }
 
-    fn cache_path(&self, key: &CacheKey) -> PathBuf {
+    pub(crate) fn cache_path(&self, key: &CacheKey) -> PathBuf {
         self.buildcache_dir().join(format!("{}.json", key.hex()))
     }
 
@@ -416,9 +417,56 @@ impl Store {
         Ok(report)
     }
 
-    /// Removes a record file (check's repair, under the exclusive lock).
-    pub(crate) fn remove_cache_file(&self, path: &Path) {
-        remove_quietly(path);
+    /// check: classifies every record file (`corrupt`: blobs found corrupt).
+    pub(crate) fn check_cache_records(
+        &self,
+        corrupt: &BTreeSet<Digest>,
+        report: &mut CheckReport,
+    ) -> Result<()> {
+        for (path, key) in self.cache_files()? {
+            let Some(key) = key else {
+                report.bad_cache_records.push(BadCacheRecord {
+                    path,
+                    reason: "name is not <key hex>.json".to_string(),
+                });
+                continue;
+            };
+            let Some((parsed, _)) = self.read_cache_file(&key)? else {
+                continue;
+            };
+            report.cache_records_checked += 1;
+            match parsed {
+                Parsed::Ok(record) => {
+                    let Some(layer) = &record.layer else { continue };
+                    let present = !corrupt.contains(&layer.digest)
+                        && fs::metadata(self.blob_path(&layer.digest))
+                            .is_ok_and(|m| m.is_file() && m.len() == layer.size);
+                    if !present {
+                        report.stale_cache_records.push(key);
+                    }
+                }
+                Parsed::Unsupported => report.unsupported_cache_records.push(path),
+                Parsed::Bad(reason) => report
+                    .bad_cache_records
+                    .push(BadCacheRecord { path, reason }),
+            }
+        }
+        Ok(())
+    }
+
+    /// check's repair: removes unusable and stale records.
+    pub(crate) fn repair_cache_records(&self, found: &CheckReport, rep: &mut RepairReport) {
+        let paths = found
+            .bad_cache_records
+            .iter()
+            .map(|b| b.path.clone())
+            .chain(found.stale_cache_records.iter().map(|k| self.cache_path(k)));
+        for path in paths {
+            let size = fs::symlink_metadata(&path).map(|m| m.len()).unwrap_or(0);
+            remove_quietly(&path);
+            rep.bytes_freed += size;
+            rep.files_removed.push(path);
+        }
     }
 }
 

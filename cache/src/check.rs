@@ -1,8 +1,10 @@
-//! `system check`: verify every blob and every reference; optionally repair.
+//! `system check`: verify every blob and every reference, the snapshots' markers and the
+//! build-cache records; optionally repair.
 //!
 //! Runs under the exclusive GC lock, so no command writes while it looks and everything in
 //! `strata/v1/tmp/` is left over from a command that died.
 
+use crate::buildcache::CacheKey;
 use crate::digest::{Digest, DigestReader};
 use crate::error::{Error, IoContext, Result};
 use crate::oci::{media_type, Descriptor};
@@ -42,10 +44,20 @@ pub struct InvalidBlob {
     pub reason: String,
 }
 
+/// A build-cache record file that is not a usable record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadCacheRecord {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
 /// What `check` with repair changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RepairReport {
-    /// Files removed (temp files, corrupt and unreferenced blobs, stray files).
+    /// Files and directories removed (temp files, corrupt and unreferenced blobs, stray
+    /// files, snapshot dirs, cache record files).
     pub files_removed: Vec<PathBuf>,
     /// Their total size.
     pub bytes_freed: u64,
@@ -82,6 +94,22 @@ pub struct CheckReport {
     pub temp_files: Vec<PathBuf>,
     /// Files in `blobs/sha256/` that are not named by a digest.
     pub stray_files: Vec<PathBuf>,
+    /// Complete snapshots (valid marker) examined.
+    pub snapshots_checked: usize,
+    /// Complete snapshots whose diffID no reachable image config nor build-cache record
+    /// lists (what GC would remove).
+    pub unreferenced_snapshots: Vec<Digest>,
+    /// Entries of `snapshots/` that are not complete snapshots: temp dirs of crashed
+    /// creations or removals, dirs without a valid marker, stray files.
+    pub snapshot_garbage: Vec<PathBuf>,
+    /// Build-cache records read.
+    pub cache_records_checked: usize,
+    /// Record files that are not usable records (corrupt, misnamed); cache misses.
+    pub bad_cache_records: Vec<BadCacheRecord>,
+    /// Records whose layer blob is missing or corrupt; cache misses.
+    pub stale_cache_records: Vec<CacheKey>,
+    /// Records of another format version (informational; left alone).
+    pub unsupported_cache_records: Vec<PathBuf>,
     /// Set when `repair` was asked.
     pub repaired: Option<RepairReport>,
 }
@@ -101,16 +129,24 @@ impl CheckReport {
         self.is_consistent() && !self.has_garbage()
     }
 
-    /// Unreferenced blobs, temp files or stray files are present.
+    /// Unreferenced blobs or snapshots, temp files, stray files, or unusable cache records
+    /// are present.
     pub fn has_garbage(&self) -> bool {
-        !self.unreferenced.is_empty() || !self.temp_files.is_empty() || !self.stray_files.is_empty()
+        !self.unreferenced.is_empty()
+            || !self.temp_files.is_empty()
+            || !self.stray_files.is_empty()
+            || !self.unreferenced_snapshots.is_empty()
+            || !self.snapshot_garbage.is_empty()
+            || !self.bad_cache_records.is_empty()
+            || !self.stale_cache_records.is_empty()
     }
 }
 
 impl Store {
     /// Verifies every blob's sha256 against its name and every reference in index.json
     /// (manifests, configs, layers, nested indexes), and lists garbage. With `repair`, removes
-    /// garbage and corrupt blobs and drops catalogue entries whose manifest is gone; missing
+    /// garbage (unreferenced blobs and snapshots, temp files and dirs, unusable or stale
+    /// cache records) and corrupt blobs and drops catalogue entries whose manifest is gone; missing
     /// layers of a present manifest cannot be repaired here (pull or build the image again).
     /// Blocks until no lease is held; fails with [`Error::LeaseHeld`] when the calling thread
     /// holds one.
@@ -129,6 +165,8 @@ impl Store {
             Err(e) => return Err(e),
         };
         let mut referenced = BTreeSet::new();
+        // None: the diffIDs in use are unknown (index or a config unreadable).
+        let mut image_diff_ids = None;
         let mut broken_top = BTreeSet::new();
         if let Some(index) = &index {
             let reach = walk(self, &index.manifests)?;
@@ -179,7 +217,12 @@ impl Store {
                 }
             }
             referenced = reach.referenced;
+            if reach.bad_configs.is_empty() {
+                image_diff_ids = Some(reach.diff_ids);
+            }
         }
+        self.check_cache_records(&corrupt, &mut report)?;
+        self.check_snapshots(image_diff_ids.as_ref(), &mut report)?;
         let roots = extra_roots(self)?;
         if index.is_some() {
             report.unreferenced = self
@@ -304,6 +347,9 @@ impl Store {
         for c in &found.corrupt {
             remove(self.blob_path(&c.digest), c.size, &mut rep);
         }
+        // Before the roots are recomputed below, so what only these records kept goes too.
+        self.repair_cache_records(found, &mut rep);
+        self.repair_snapshot_garbage(found, &mut rep);
         if !index_ok {
             // Without a readable index everything would look unreferenced.
             rep.kept_unreferenced = true;
@@ -332,6 +378,7 @@ impl Store {
         // Recompute: dropped entries may have orphaned more blobs.
         let index = self.read_index()?;
         let reach = walk(self, &index.manifests)?;
+        self.repair_unreferenced_snapshots(&reach, &mut rep)?;
         if reach.incomplete().is_some() {
             rep.kept_unreferenced = true;
         } else {

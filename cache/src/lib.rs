@@ -71,7 +71,7 @@ pub use buildcache::{
     CacheKey, CachePruneFilter, CachePruneReport, CacheRecord, CACHE_RECORD_VERSION,
 };
 pub use catalogue::{Catalogue, ImageEntry, Untagged};
-pub use check::{CheckReport, CorruptBlob, InvalidBlob, MissingBlob, RepairReport};
+pub use check::{BadCacheRecord, CheckReport, CorruptBlob, InvalidBlob, MissingBlob, RepairReport};
 pub use digest::{Digest, DigestError, DigestReader, DigestWriter, Hasher, VerifyingReader};
 pub use error::{Error, Result};
 pub use gc::{GcOptions, GcReport};

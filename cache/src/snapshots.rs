@@ -18,11 +18,15 @@
 //! only verifies the marker and that some image config or build-cache record still names the
 //! diffID. strata-cache never reads tar: the caller's closure fills the tree.
 //!
+//! Lock order: the lease (gate, then gc.lock shared), then the per-layer lock; the lease is
+//! held while the layer lock is, so GC (exclusive) may delete the lock files.
+//!
 //! Lifetime: a snapshot is kept while an image config reachable from index.json or a
 //! build-cache record lists its diffID. A build holds a [`Lease`](crate::Lease) from start
 //! to finish, so GC (exclusive) never runs while the build mounts snapshots, and snapshots
 //! it created become referenced (by its cache records) before the lease ends.
 
+use crate::check::{CheckReport, RepairReport};
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::gc::{GcOptions, GcReport};
@@ -480,6 +484,75 @@ impl Store {
             if removed_any {
                 sync_dir(&self.snapshots_dir())?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// check: lists complete snapshots, garbage, and (when the diffIDs in use are known)
+    /// unreferenced snapshots.
+    pub(crate) fn check_snapshots(
+        &self,
+        image_diff_ids: Option<&BTreeSet<Digest>>,
+        report: &mut CheckReport,
+    ) -> Result<()> {
+        let scan = self.scan_snapshots()?;
+        report.snapshots_checked = scan.complete.len();
+        report.snapshot_garbage = scan.garbage;
+        if let Some(ids) = image_diff_ids {
+            let refs = self.snapshot_refs(ids)?;
+            report.unreferenced_snapshots = scan
+                .complete
+                .into_iter()
+                .map(|(d, _, _)| d)
+                .filter(|d| !refs.contains(d))
+                .collect();
+        }
+        Ok(())
+    }
+
+    /// check's repair: removes the temp and incomplete snapshot dirs found.
+    pub(crate) fn repair_snapshot_garbage(&self, found: &CheckReport, rep: &mut RepairReport) {
+        for path in &found.snapshot_garbage {
+            let size = tree_size(path);
+            match self.remove_snapshot_dir(path) {
+                Ok(()) => {
+                    rep.bytes_freed += size;
+                    rep.files_removed.push(path.clone());
+                }
+                Err(e) => tracing::warn!("check: {e}"),
+            }
+        }
+    }
+
+    /// check's repair, after records and catalogue entries were repaired: removes snapshots
+    /// nothing lists any more (none when `reach` is incomplete).
+    pub(crate) fn repair_unreferenced_snapshots(
+        &self,
+        reach: &Reach,
+        rep: &mut RepairReport,
+    ) -> Result<()> {
+        if reach.incomplete().is_some() || !reach.bad_configs.is_empty() {
+            return Ok(());
+        }
+        let refs = self.snapshot_refs(&reach.diff_ids)?;
+        for (diff_id, dir, _) in self.scan_snapshots()?.complete {
+            if refs.contains(&diff_id) {
+                continue;
+            }
+            let size = tree_size(&dir);
+            match self.remove_snapshot_dir(&dir) {
+                Ok(()) => {
+                    rep.bytes_freed += size;
+                    rep.files_removed.push(dir);
+                }
+                Err(e) => tracing::warn!("check: {e}"),
+            }
+        }
+        self.remove_snapshot_locks();
+        if self.snapshots_dir().is_dir() {
+            sync_dir(&self.snapshots_dir())?;
         }
         Ok(())
     }
