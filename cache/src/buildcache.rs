@@ -346,6 +346,9 @@ impl Store {
                 .open(&tmp)
                 .ctx("create", &tmp)?;
             f.write_all(&bytes).ctx("write", &tmp)?;
+            // The mtime stands for last_used (see the module doc); start it at the field.
+            f.set_modified(record.last_used.into())
+                .ctx("set modification time", &tmp)?;
             f.sync_all().ctx("fsync", &tmp)?;
             drop(f);
             // No directory fsync: losing the rename in a crash is only a cache miss.
