@@ -229,7 +229,7 @@ impl Store {
                 _ => scan.garbage.push(path),
             }
         }
-        scan.complete.sort_by(|a, b| a.0.cmp(&b.0));
+        scan.complete.sort_by_key(|c| c.0);
         scan.garbage.sort();
         Ok(scan)
     }
