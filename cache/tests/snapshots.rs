@@ -462,3 +462,57 @@ fn check_reports_unreferenced_snapshots_and_disk_usage_counts_them() {
     assert!(store.check(false).unwrap().is_clean());
     assert_eq!(store.disk_usage().unwrap().snapshot_bytes, 0);
 }
+
+#[test]
+fn creators_and_gc_interleave_safely() {
+    let (_dir, store) = store();
+    let layers: Arc<Vec<(Digest, AtomicUsize)>> = Arc::new(
+        (0..3)
+            .map(|i| (diff(&format!("stress {i}")), AtomicUsize::new(0)))
+            .collect(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let gc = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            while !stop.load(Ordering::SeqCst) {
+                store.gc(&GcOptions::default()).unwrap();
+                runs += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            runs
+        })
+    };
+    let creators: Vec<_> = (0..4)
+        .map(|t| {
+            let (store, layers) = (store.clone(), layers.clone());
+            std::thread::spawn(move || {
+                for i in 0..30 {
+                    let (d, in_flight) = &layers[(t + i) % layers.len()];
+                    let _lease = store.lease().unwrap();
+                    let path = store
+                        .create_snapshot(d, |tmp| {
+                            // Never two fills of one layer at once.
+                            assert_eq!(in_flight.fetch_add(1, Ordering::SeqCst), 0);
+                            let r = fill_tree(tmp, "stress");
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
+                            r
+                        })
+                        .unwrap();
+                    // Under the lease, GC cannot take it away.
+                    std::thread::sleep(Duration::from_millis(1));
+                    assert_eq!(fs::read(path.join("hello")).unwrap(), b"hello\n");
+                }
+            })
+        })
+        .collect();
+    for c in creators {
+        c.join().unwrap();
+    }
+    stop.store(true, Ordering::SeqCst);
+    assert!(gc.join().unwrap() > 0);
+    store.gc(&GcOptions::default()).unwrap();
+    assert!(entries(&store.snapshots_dir()).is_empty());
+    assert!(store.check(false).unwrap().is_clean());
+}
