@@ -1,0 +1,313 @@
+//! Mount-point stubs: the empty files and directories created in the rootfs
+//! only so that something could be mounted on them (`/etc/hosts` in an
+//! image without one, a cache mount's target, ...). Like BuildKit's
+//! `MountStubsCleaner`, they are removed from the upper dir after the run
+//! when they are still empty, so they never reach the layer.
+//!
+//! Beyond BuildKit, a directory that was copied up only because a stub was
+//! created in it (same metadata as in the lower dirs, empty, not opaque) is
+//! removed from the upper dir too, so `/etc` does not show up in the layer
+//! just because `/etc/hosts` was bound.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+
+use super::{Result, SandboxError};
+
+/// A path the sandbox created in the rootfs, relative to the rootfs root,
+/// symlinks resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stub {
+    /// Relative path, e.g. `etc/hosts`.
+    pub path: PathBuf,
+}
+
+impl Stub {
+    /// From an absolute path inside the container; `..` components are dropped.
+    pub fn from_container_path(path: &[u8]) -> Stub {
+        let p = Path::new(OsStr::from_bytes(path));
+        Stub {
+            path: p
+                .components()
+                .filter_map(|c| match c {
+                    Component::Normal(n) => Some(n),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Finds the mount destinations (clean absolute container paths) that do not
+/// exist in the mounted rootfs at `root`, as the stubs a runtime will create
+/// for them: every missing component, parents first. Path resolution stays
+/// inside `root` (`RESOLVE_IN_ROOT`), as the runtime's own does.
+pub fn missing(root: &Path, destinations: &[String]) -> Result<Vec<Stub>> {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags, CWD};
+    let io = |what: &str, e: rustix::io::Errno| SandboxError::io(what.to_string(), e.into());
+    let rootfd = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io(&format!("open {}", root.display()), e))?;
+    let root_real = fs::canonicalize(root)
+        .map_err(|e| SandboxError::io(format!("resolve {}", root.display()), e))?;
+    let mut out = Vec::new();
+    for dest in destinations {
+        let comps: Vec<&str> = dest.split('/').filter(|c| !c.is_empty()).collect();
+        // The deepest existing prefix, and its real location.
+        let mut existing = comps.len();
+        let fd = loop {
+            let rel = if existing == 0 {
+                ".".to_string()
+            } else {
+                comps[..existing].join("/")
+            };
+            match openat2(
+                &rootfd,
+                rel.as_str(),
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            ) {
+                Ok(fd) => break fd,
+                Err(rustix::io::Errno::NOENT) if existing > 0 => existing -= 1,
+                Err(e) => return Err(io(&format!("look up {dest} in the rootfs"), e)),
+            }
+        };
+        if existing == comps.len() {
+            continue;
+        }
+        let link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        let real = rustix::fs::readlinkat(CWD, link.as_str(), Vec::new())
+            .map_err(|e| io("readlink", e))?;
+        let real = PathBuf::from(OsStr::from_bytes(real.as_bytes()));
+        let mut base = real
+            .strip_prefix(&root_real)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        for c in &comps[existing..] {
+            base.push(c);
+            out.push(Stub { path: base.clone() });
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the stubs that are still empty from `upper` (deepest first),
+/// restoring their parents' times, then the directories that only a stub
+/// had copied up.
+pub fn clean(upper: &Path, lowers: &[PathBuf], stubs: &[Stub]) -> Result<()> {
+    let mut stubs: Vec<&Stub> = stubs.iter().collect();
+    stubs.sort_by(|a, b| {
+        b.path
+            .components()
+            .count()
+            .cmp(&a.path.components().count())
+            .then(b.path.cmp(&a.path))
+    });
+    stubs.dedup();
+    let mut parents: Vec<PathBuf> = Vec::new();
+    for stub in &stubs {
+        let p = upper.join(&stub.path);
+        let Ok(meta) = fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let empty = if meta.is_dir() {
+            fs::read_dir(&p)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false)
+                && !is_opaque(&p)
+        } else {
+            meta.is_file() && meta.len() == 0
+        };
+        if !empty {
+            continue;
+        }
+        remove_keeping_parent_times(&p, meta.is_dir())?;
+        let mut anc = stub.path.parent();
+        while let Some(a) = anc.filter(|a| !a.as_os_str().is_empty()) {
+            parents.push(a.to_path_buf());
+            anc = a.parent();
+        }
+    }
+    parents.sort_by(|a, b| {
+        b.components()
+            .count()
+            .cmp(&a.components().count())
+            .then(b.cmp(a))
+    });
+    parents.dedup();
+    for rel in parents {
+        let p = upper.join(&rel);
+        let Ok(meta) = fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let Some(lower) = lower_entry(lowers, &rel) else {
+            continue;
+        };
+        let same = meta.is_dir()
+            && lower.is_dir()
+            && meta.mode() == lower.mode()
+            && meta.uid() == lower.uid()
+            && meta.gid() == lower.gid()
+            && (meta.mtime(), meta.mtime_nsec()) == (lower.mtime(), lower.mtime_nsec());
+        let empty = fs::read_dir(&p)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if same && empty && !has_overlay_xattrs(&p) {
+            remove_keeping_parent_times(&p, true)?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_keeping_parent_times(p: &Path, dir: bool) -> Result<()> {
+    let parent = p.parent().unwrap_or(Path::new("/"));
+    let times = fs::symlink_metadata(parent).ok();
+    let r = if dir {
+        fs::remove_dir(p)
+    } else {
+        fs::remove_file(p)
+    };
+    r.map_err(|e| SandboxError::io(format!("remove mount stub {}", p.display()), e))?;
+    if let Some(m) = times {
+        use rustix::fs::{Timespec, Timestamps};
+        let stamps = Timestamps {
+            last_access: Timespec {
+                tv_sec: m.atime(),
+                tv_nsec: m.atime_nsec() as _,
+            },
+            last_modification: Timespec {
+                tv_sec: m.mtime(),
+                tv_nsec: m.mtime_nsec() as _,
+            },
+        };
+        // Best effort, as in BuildKit: a layer differ may compare mtimes.
+        let _ = rustix::fs::utimensat(
+            rustix::fs::CWD,
+            parent,
+            &stamps,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        );
+    }
+    Ok(())
+}
+
+/// The value of an xattr (cut at 256 bytes), `None` if it is not set.
+fn xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 256];
+    match rustix::fs::lgetxattr(p, name, &mut buf[..]) {
+        Ok(n) => Some(buf[..n].to_vec()),
+        Err(rustix::io::Errno::RANGE) => Some(buf.to_vec()),
+        Err(_) => None,
+    }
+}
+
+fn is_opaque(p: &Path) -> bool {
+    xattr(p, "trusted.overlay.opaque").is_some_and(|v| v == b"y")
+}
+
+/// Whether the upper dir entry means more than a copy-up: opaque, renamed
+/// (`redirect`) or metadata-only. `origin` and `impure` are bookkeeping of
+/// any copy-up and do not count.
+fn has_overlay_xattrs(p: &Path) -> bool {
+    is_opaque(p)
+        || ["trusted.overlay.redirect", "trusted.overlay.metacopy"]
+            .iter()
+            .any(|n| xattr(p, n).is_some())
+}
+
+fn is_whiteout(m: &fs::Metadata) -> bool {
+    m.file_type().is_char_device() && m.rdev() == 0
+}
+
+/// The entry at `rel` as the overlay of `lowers` (bottom first) shows it,
+/// or `None` when no lower has it visible there (missing, whited out, or
+/// hidden by an opaque or non-directory ancestor in a higher layer).
+fn lower_entry(lowers: &[PathBuf], rel: &Path) -> Option<fs::Metadata> {
+    'layers: for layer in lowers.iter().rev() {
+        let mut cur = layer.clone();
+        let comps: Vec<_> = rel.components().collect();
+        let mut opaque = false;
+        for c in &comps[..comps.len().saturating_sub(1)] {
+            cur.push(c);
+            match fs::symlink_metadata(&cur) {
+                Err(_) => continue 'layers,
+                Ok(m) if !m.is_dir() => return None,
+                Ok(_) => opaque |= is_opaque(&cur),
+            }
+        }
+        match fs::symlink_metadata(layer.join(rel)) {
+            Ok(m) if is_whiteout(&m) => return None,
+            Ok(m) => return Some(m),
+            Err(_) if opaque => return None,
+            Err(_) => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_paths_become_relative() {
+        assert_eq!(
+            Stub::from_container_path(b"/etc/hosts").path,
+            Path::new("etc/hosts")
+        );
+        assert_eq!(
+            Stub::from_container_path(b"/../x/./y").path,
+            Path::new("x/y")
+        );
+    }
+
+    #[test]
+    fn removes_empty_stubs_and_copied_up_parents_only() {
+        let t = tempfile::tempdir().unwrap();
+        let lower = t.path().join("lower");
+        let upper = t.path().join("upper");
+        fs::create_dir_all(lower.join("etc")).unwrap();
+        fs::write(lower.join("etc/passwd"), "root").unwrap();
+        fs::create_dir_all(upper.join("etc")).unwrap();
+        fs::write(upper.join("etc/hosts"), "").unwrap();
+        fs::create_dir_all(upper.join("cache/a")).unwrap();
+        fs::create_dir_all(upper.join("kept")).unwrap();
+        fs::write(upper.join("kept/file"), "x").unwrap();
+        // The copied-up /etc has the lower's metadata.
+        let lm = fs::metadata(lower.join("etc")).unwrap();
+        fs::set_permissions(upper.join("etc"), lm.permissions()).unwrap();
+        let mtime = std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::new(lm.mtime() as u64, lm.mtime_nsec() as u32);
+        fs::File::open(upper.join("etc"))
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let stubs = [
+            Stub {
+                path: "etc/hosts".into(),
+            },
+            Stub {
+                path: "cache".into(),
+            },
+            Stub {
+                path: "cache/a".into(),
+            },
+            Stub {
+                path: "kept".into(),
+            },
+        ];
+        // The stubs' removal bumps /etc's mtime; clean restores it before comparing.
+        clean(&upper, &[lower.clone()], &stubs).unwrap();
+        assert!(!upper.join("etc").exists(), "pure copy-up of /etc is gone");
+        assert!(!upper.join("cache").exists());
+        assert!(upper.join("kept/file").exists(), "non-empty stub stays");
+        assert!(lower.join("etc/passwd").exists());
+    }
+}
