@@ -1,0 +1,365 @@
+//! The stat cache: file content digests remembered across builds, keyed by what `lstat`
+//! says about the file, so an unchanged file is not read again.
+//!
+//! File format (version [`STAT_CACHE_VERSION`]), integers little-endian:
+//! `"strata-statcache\n"`, u32 version, u64 record count, records of
+//! `u32 path length, path bytes, u64 size, i64 mtime sec, u32 mtime nsec, i64 ctime sec,
+//! u32 ctime nsec, u64 inode, u32 mode, 32-byte sha256 of the content`, then the sha256 of
+//! everything before it. A file that is missing, of another version, truncated or failing the
+//! checksum is ignored: the cache only ever saves work.
+
+use super::view::{Meta, Timestamp};
+use super::{io_err, ContextError};
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use strata_cache::{Digest, Hasher};
+
+/// Version of the stat cache file format.
+pub const STAT_CACHE_VERSION: u32 = 1;
+
+const MAGIC: &[u8] = b"strata-statcache\n";
+/// A path longer than this in a record means the file is damaged (PATH_MAX is 4096).
+const MAX_PATH: usize = 64 * 1024;
+
+/// The stat data a cached digest is valid for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    size: u64,
+    mtime: Timestamp,
+    ctime: Timestamp,
+    ino: u64,
+    mode: u32,
+}
+
+impl Key {
+    fn of(m: &Meta) -> Key {
+        Key {
+            size: m.size,
+            mtime: m.mtime,
+            ctime: m.ctime,
+            ino: m.ino,
+            mode: m.mode,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Record {
+    key: Key,
+    digest: Digest,
+    /// Looked up or inserted since loading: known to describe a live file.
+    used: bool,
+}
+
+/// What [`StatCache::load`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadStatus {
+    /// Nothing was loaded (a new cache).
+    Empty,
+    /// This many records were loaded.
+    Loaded(usize),
+    /// The file was unusable and ignored; why.
+    Ignored(String),
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    records: HashMap<Vec<u8>, Record>,
+    /// Roots (with a trailing '/') whose files were hashed: their unused records are stale.
+    roots: Vec<Vec<u8>>,
+}
+
+/// Content digests by host path and stat data; shared by the hashing threads.
+#[derive(Debug)]
+pub struct StatCache {
+    inner: Mutex<Inner>,
+    status: LoadStatus,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl Default for StatCache {
+    fn default() -> Self {
+        StatCache::new()
+    }
+}
+
+impl StatCache {
+    /// An empty cache.
+    pub fn new() -> StatCache {
+        StatCache {
+            inner: Mutex::new(Inner::default()),
+            status: LoadStatus::Empty,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Loads the cache file at `path`. Never fails: a missing or unusable file gives an empty
+    /// cache (see [`status`](Self::status) for which).
+    pub fn load(path: &Path) -> StatCache {
+        let mut cache = StatCache::new();
+        match fs::File::open(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => cache.status = LoadStatus::Ignored(format!("{}: {e}", path.display())),
+            Ok(f) => match read_records(f) {
+                Ok(records) => {
+                    cache.status = LoadStatus::Loaded(records.len());
+                    cache.lock().records = records;
+                }
+                Err(why) => {
+                    cache.status = LoadStatus::Ignored(format!("{}: {why}", path.display()))
+                }
+            },
+        }
+        cache
+    }
+
+    /// What loading found.
+    pub fn status(&self) -> &LoadStatus {
+        &self.status
+    }
+
+    /// Number of records held.
+    pub fn len(&self) -> usize {
+        self.lock().records.len()
+    }
+
+    /// True when no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Lookups answered and not answered so far.
+    pub fn hits_and_misses(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic elsewhere cannot leave a record half-written; keep using the map.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The digest recorded for `path` if its stat data still matches `meta`.
+    pub(crate) fn lookup(&self, path: &[u8], meta: &Meta) -> Option<Digest> {
+        let mut inner = self.lock();
+        let hit = match inner.records.get_mut(path) {
+            Some(r) if r.key == Key::of(meta) => {
+                r.used = true;
+                Some(r.digest)
+            }
+            _ => None,
+        };
+        drop(inner);
+        let counter = if hit.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        hit
+    }
+
+    /// Records `digest` for `path` with stat data `meta`.
+    pub(crate) fn insert(&self, path: &[u8], meta: &Meta, digest: &Digest) {
+        let record = Record {
+            key: Key::of(meta),
+            digest: *digest,
+            used: true,
+        };
+        self.lock().records.insert(path.to_vec(), record);
+    }
+
+    /// Notes that files under `root` were hashed, so records there that were not used are
+    /// for deleted or changed files and need not be saved.
+    pub(crate) fn note_root(&self, root: &[u8]) {
+        let mut r = root.to_vec();
+        r.push(b'/');
+        let mut inner = self.lock();
+        if !inner.roots.contains(&r) {
+            inner.roots.push(r);
+        }
+    }
+
+    /// Writes the cache to `path` atomically (temporary file, fsync, rename, fsync of the
+    /// directory), creating the directory if needed. Records under a hashed root that were
+    /// not used this time are dropped; records of other contexts are kept.
+    pub fn save(&self, path: &Path) -> Result<(), ContextError> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.tmp.{}.{}", std::process::id(), unique()));
+        let result = self.write_to(&tmp).and_then(|()| {
+            fs::rename(&tmp, path).map_err(io_err(path))?;
+            // The rename is durable only once the directory is.
+            fs::File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_err(&dir))
+        });
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn write_to(&self, tmp: &Path) -> Result<(), ContextError> {
+        let inner = self.lock();
+        let keep: Vec<(&Vec<u8>, &Record)> = inner
+            .records
+            .iter()
+            .filter(|(p, r)| r.used || !inner.roots.iter().any(|root| p.starts_with(root)))
+            .collect();
+        let mut sorted = keep;
+        // Sorted for a reproducible file.
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp)
+            .map_err(io_err(tmp))?;
+        let mut w = HashingWriter {
+            inner: BufWriter::new(file),
+            hasher: Hasher::new(),
+        };
+        let body = || -> io::Result<()> {
+            w.write_all(MAGIC)?;
+            w.write_all(&STAT_CACHE_VERSION.to_le_bytes())?;
+            w.write_all(&(sorted.len() as u64).to_le_bytes())?;
+            for (p, r) in &sorted {
+                w.write_all(&(p.len() as u32).to_le_bytes())?;
+                w.write_all(p)?;
+                w.write_all(&r.key.size.to_le_bytes())?;
+                w.write_all(&r.key.mtime.sec.to_le_bytes())?;
+                w.write_all(&r.key.mtime.nsec.to_le_bytes())?;
+                w.write_all(&r.key.ctime.sec.to_le_bytes())?;
+                w.write_all(&r.key.ctime.nsec.to_le_bytes())?;
+                w.write_all(&r.key.ino.to_le_bytes())?;
+                w.write_all(&r.key.mode.to_le_bytes())?;
+                w.write_all(r.digest.as_bytes())?;
+            }
+            let sum = w.hasher.digest();
+            w.inner.write_all(sum.as_bytes())?;
+            let file = w.inner.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()
+        };
+        body().map_err(io_err(tmp))
+    }
+}
+
+fn unique() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Hasher,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Reads and checks a cache file, streaming; any defect rejects the whole file.
+fn read_records(f: fs::File) -> Result<HashMap<Vec<u8>, Record>, String> {
+    let mut r = HashingReader {
+        inner: BufReader::new(f),
+        hasher: Hasher::new(),
+    };
+    let io = |e: io::Error| format!("truncated or unreadable ({e})");
+    let mut magic = vec![0u8; MAGIC.len()];
+    r.read_exact(&mut magic).map_err(io)?;
+    if magic != MAGIC {
+        return Err("not a stat cache file".into());
+    }
+    let version = u32::from_le_bytes(r.array().map_err(io)?);
+    if version != STAT_CACHE_VERSION {
+        return Err(format!("version {version}, expected {STAT_CACHE_VERSION}"));
+    }
+    let count = u64::from_le_bytes(r.array().map_err(io)?);
+    let mut records = HashMap::new();
+    for _ in 0..count {
+        let len = u32::from_le_bytes(r.array().map_err(io)?) as usize;
+        if len > MAX_PATH {
+            return Err("damaged record".into());
+        }
+        let mut path = vec![0u8; len];
+        r.read_exact(&mut path).map_err(io)?;
+        let key = Key {
+            size: u64::from_le_bytes(r.array().map_err(io)?),
+            mtime: Timestamp {
+                sec: i64::from_le_bytes(r.array().map_err(io)?),
+                nsec: u32::from_le_bytes(r.array().map_err(io)?),
+            },
+            ctime: Timestamp {
+                sec: i64::from_le_bytes(r.array().map_err(io)?),
+                nsec: u32::from_le_bytes(r.array().map_err(io)?),
+            },
+            ino: u64::from_le_bytes(r.array().map_err(io)?),
+            mode: u32::from_le_bytes(r.array().map_err(io)?),
+        };
+        let raw: [u8; 32] = r.array().map_err(io)?;
+        // Digest has no raw constructor on purpose; these bytes are checksummed below.
+        let digest = Digest::from_hex(&hex::encode(raw)).map_err(|e| e.to_string())?;
+        records.insert(
+            path,
+            Record {
+                key,
+                digest,
+                used: false,
+            },
+        );
+    }
+    let expected = r.hasher.digest();
+    let mut sum = [0u8; 32];
+    r.inner.read_exact(&mut sum).map_err(io)?;
+    if &sum != expected.as_bytes() {
+        return Err("checksum mismatch".into());
+    }
+    let mut extra = [0u8; 1];
+    if r.inner.read(&mut extra).map_err(io)? != 0 {
+        return Err("trailing data".into());
+    }
+    Ok(records)
+}
+
+struct HashingReader<R: Read> {
+    inner: R,
+    hasher: Hasher,
+}
+
+impl<R: Read> HashingReader<R> {
+    fn array<const N: usize>(&mut self) -> io::Result<[u8; N]> {
+        let mut a = [0u8; N];
+        self.read_exact(&mut a)?;
+        Ok(a)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
