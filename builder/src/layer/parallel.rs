@@ -70,7 +70,7 @@ impl<W: Write> ParallelEncoder<W> {
     pub fn finish(self) -> io::Result<W> {
         match self.inner {
             Inner::Plain(w) => Ok(w),
-            Inner::Gzip(g) => g.finish(),
+            Inner::Gzip(g) => (*g).finish(),
             Inner::Zstd(e) => e.finish(),
         }
     }
@@ -292,7 +292,7 @@ impl<W: Write> GzipParallel<W> {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> io::Result<W> {
+    fn finish(mut self) -> io::Result<W> {
         self.dispatch(true)?;
         while self.next_write < self.next_seq {
             self.collect(true)?;
@@ -303,7 +303,7 @@ impl<W: Write> GzipParallel<W> {
         trailer[4..].copy_from_slice(&(self.size as u32).to_le_bytes());
         self.sink.write_all(&trailer)?;
         self.pool.take();
-        let GzipParallel { sink, .. } = *self;
+        let GzipParallel { sink, .. } = self;
         Ok(sink)
     }
 }

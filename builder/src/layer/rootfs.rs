@@ -89,7 +89,7 @@ impl Root {
                     )
                     .map_err(|e| match e {
                         Errno::NOTDIR | Errno::LOOP => io::Error::new(
-                            io::ErrorKind::NotADirectory,
+                            io::ErrorKind::InvalidInput,
                             format!(
                                 "{} is not a directory (a link to one missing inside the root?)",
                                 String::from_utf8_lossy(&comps[..=i].join(&b'/'))

@@ -203,7 +203,9 @@ pub(crate) fn padding(len: u64) -> usize {
 mod tests {
     use super::*;
 
-    fn read_back(bytes: &[u8]) -> Vec<(Vec<u8>, u64, u64, Vec<(String, Vec<u8>)>)> {
+    type Pax = Vec<(String, Vec<u8>)>;
+
+    fn read_back(bytes: &[u8]) -> Vec<(Vec<u8>, u64, u64, Pax)> {
         let mut a = tar::Archive::new(bytes);
         let mut out = Vec::new();
         for entry in a.entries().unwrap() {

@@ -1,7 +1,7 @@
 //! Directory -> deterministic OCI layer tar, streamed through sha256 (diffID) and a
 //! multi-core compressor into a sink.
 //!
-//! Order: depth first, the children of each directory sorted by name bytes (the order of
+//! Order: depth first, the children of each directory sorted by tar-name bytes (the order of
 //! `Path`'s component-wise comparison), a directory before its contents. Headers carry only
 //! what the files say: names relative to the root, mode bits, numeric ids (no user names),
 //! whole-second mtimes (clamped to `SOURCE_DATE_EPOCH` when given), no atime/ctime.
@@ -82,6 +82,9 @@ pub enum LayerWriteError {
 }
 
 type Result<T> = std::result::Result<T, LayerWriteError>;
+
+/// Extended attributes as (name, value), sorted by name.
+type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn read_err(path: &Path) -> impl FnOnce(io::Error) -> LayerWriteError + '_ {
     move |source| LayerWriteError::Read {
@@ -171,14 +174,30 @@ struct Walker<'a, W: Write> {
     entries: u64,
 }
 
-fn sorted_children(path: &Path) -> Result<std::vec::IntoIter<OsString>> {
-    let mut names = Vec::new();
+/// The children of `path` in the order their tar names sort (byte order of names, never the
+/// directory's own order). In an overlay upper dir a whiteout device sorts as the `.wh.NAME`
+/// it becomes.
+fn sorted_children(path: &Path, overlay: bool) -> Result<std::vec::IntoIter<OsString>> {
+    let mut names: Vec<(Vec<u8>, OsString)> = Vec::new();
     for entry in fs::read_dir(path).map_err(read_err(path))? {
-        names.push(entry.map_err(read_err(path))?.file_name());
+        let entry = entry.map_err(read_err(path))?;
+        let name = entry.file_name();
+        let mut key = name.as_bytes().to_vec();
+        if overlay && entry.file_type().map_err(read_err(path))?.is_char_device() {
+            let child = entry.path();
+            let meta = fs::symlink_metadata(&child).map_err(read_err(&child))?;
+            if meta.rdev() == 0 {
+                key = [WHITEOUT_PREFIX, name.as_bytes()].concat();
+            }
+        }
+        names.push((key, name));
     }
-    // Byte order of names, never the directory's own order.
-    names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    Ok(names.into_iter())
+    names.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(names
+        .into_iter()
+        .map(|(_, name)| name)
+        .collect::<Vec<_>>()
+        .into_iter())
 }
 
 impl<W: Write> Walker<'_, W> {
@@ -186,7 +205,7 @@ impl<W: Write> Walker<'_, W> {
         // An explicit stack: a hostile deep tree cannot overflow the thread's stack.
         let mut stack = vec![Frame {
             prefix: Vec::new(),
-            children: sorted_children(self.root)?,
+            children: sorted_children(self.root, self.opts.overlay_whiteouts)?,
         }];
         while let Some(frame) = stack.last_mut() {
             let Some(name) = frame.children.next() else {
@@ -200,7 +219,7 @@ impl<W: Write> Walker<'_, W> {
             if meta.is_dir() {
                 tar_name.push(b'/');
                 self.dir(&path, &meta, &tar_name)?;
-                let children = sorted_children(&path)?;
+                let children = sorted_children(&path, self.opts.overlay_whiteouts)?;
                 stack.push(Frame {
                     prefix: tar_name,
                     children,
@@ -373,7 +392,7 @@ impl<W: Write> Walker<'_, W> {
     }
 
     /// The layer xattrs of `path` sorted by name, and whether it is an opaque overlay dir.
-    fn xattrs(&self, path: &Path) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, bool)> {
+    fn xattrs(&self, path: &Path) -> Result<(Xattrs, bool)> {
         let names = match list_xattrs(path) {
             Ok(names) => names,
             // A filesystem without xattrs has none to carry.

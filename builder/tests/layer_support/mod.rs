@@ -146,7 +146,7 @@ pub fn chown(path: &Path, uid: u32, gid: u32) {
 
 /// A name long enough to need PAX (with the directory prefix).
 pub fn long_name(c: char, len: usize) -> String {
-    std::iter::repeat_n(c, len).collect()
+    std::iter::repeat(c).take(len).collect()
 }
 
 /// A version-2 file capability blob (cap_net_bind_service, permitted + effective).
@@ -154,12 +154,15 @@ pub const CAP_NET_BIND: [u8; 20] = [
     0x01, 0x00, 0x00, 0x02, 0x00, 0x04, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
+/// One step of building a tree.
+type Step = Box<dyn Fn(&Path)>;
+
 /// Builds a tree with every kind of entry under `root`. `reverse` creates things in the
 /// opposite order (so directory order on disk differs); `mtime` is set on everything.
 pub fn make_tree(root: &Path, reverse: bool, mtime: i64) {
     let long_dir = format!("long/{}", long_name('d', 120));
     let long_file = format!("{long_dir}/{}", long_name('f', 200));
-    let mut steps: Vec<Box<dyn Fn(&Path)>> = vec![
+    let mut steps: Vec<Step> = vec![
         Box::new(|r| std::fs::create_dir_all(r.join("a/b")).unwrap()),
         Box::new(|r| std::fs::write(r.join("a-b"), b"dash").unwrap()),
         Box::new(|r| std::fs::write(r.join("a.txt"), b"dot").unwrap()),
