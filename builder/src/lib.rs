@@ -7,4 +7,3 @@ pub mod graph;
 pub mod image;
 pub mod layer;
 pub mod sandbox;
-pub mod solver;
