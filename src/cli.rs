@@ -99,7 +99,7 @@ fn running_as_root() -> bool {
 /// Every command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check a Dockerfile (`--check`): parse and lint without building
+    /// Build an image from a Dockerfile
     Build(commands::build::BuildArgs),
     /// Create an image from a tarball of a root filesystem
     Import(commands::import::ImportArgs),

@@ -7,3 +7,4 @@ pub mod graph;
 pub mod image;
 pub mod layer;
 pub mod sandbox;
+pub mod solver;

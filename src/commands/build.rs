@@ -1,33 +1,75 @@
-//! `strata build`: for now `--check`, which parses and lints a Dockerfile without building.
+//! `strata build`: a Dockerfile and a context into an image; `--check` only parses and lints.
 
-use crate::cli::Global;
+use super::open_store;
+use crate::cli::{Global, Progress as ProgressMode};
 use anyhow::{bail, Context};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use strata_builder::dockerfile::scope::{FrontendOptions, Platform};
 use strata_builder::graph;
+use strata_builder::layer::LayerCompression;
+use strata_builder::sandbox::Runtime;
+use strata_builder::solver::{self, BuildRequest, PlainProgress, QuietProgress};
+use strata_registry::Reference;
 
 /// Arguments of `strata build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Parse and lint the Dockerfile without building (exit 1 on an error or a warning)
-    #[arg(long, required = true)]
+    #[arg(long)]
     check: bool,
     /// Name of the Dockerfile (default: CONTEXT/Dockerfile; - for stdin)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     file: Option<PathBuf>,
+    /// Name and optionally a tag (name:tag); repeatable
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    tags: Vec<String>,
     /// Set build-time variables
     #[arg(long = "build-arg", value_name = "NAME=VALUE")]
     build_args: Vec<String>,
+    /// Set metadata for an image
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
     /// Set the target build stage to build
     #[arg(long)]
     target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    no_cache: bool,
+    /// Suppress the build output and print image ID on success
+    #[arg(short, long)]
+    quiet: bool,
+    /// Write the image ID to the file
+    #[arg(long, value_name = "FILE")]
+    iidfile: Option<PathBuf>,
+    /// Set target platform for build (only this machine's platform)
+    #[arg(long)]
+    platform: Option<String>,
+    /// Layer compression
+    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
+    compression: CompressionArg,
+    /// Compression level (gzip 0-9, zstd 1-22)
+    #[arg(long, value_name = "N")]
+    compression_level: Option<i32>,
+    /// OCI runtime for RUN: embedded (default), runc, crun or a path
+    #[arg(long, default_value = "embedded")]
+    runtime: String,
+    /// Secret to expose to RUN --mount=type=secret: id=ID,src=FILE
+    #[arg(long = "secret", value_name = "id=ID,src=FILE")]
+    secrets: Vec<String>,
     /// The build context directory
     #[arg(default_value = ".")]
     context: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CompressionArg {
+    Gzip,
+    Zstd,
+    None,
 }
 
 /// Reads the Dockerfile named by `-f` (or CONTEXT/Dockerfile); returns its display name too.
@@ -55,23 +97,30 @@ pub fn read_dockerfile(file: Option<&Path>, context: &Path) -> anyhow::Result<(S
     }
 }
 
-/// `--build-arg` values; `NAME` alone takes the value from the environment, as docker does.
-pub fn parse_build_args(raw: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut args = BTreeMap::new();
+/// `KEY=VALUE` pairs; `NAME` alone takes the value from the environment, as docker does.
+fn parse_pairs(
+    raw: &[String],
+    what: &str,
+    from_env: bool,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
     for arg in raw {
         match arg.split_once('=') {
             Some((name, value)) if !name.is_empty() => {
-                args.insert(name.to_string(), value.to_string());
+                out.insert(name.to_string(), value.to_string());
             }
-            Some(_) => bail!("invalid --build-arg {arg:?}: the name is empty"),
-            None => {
+            Some(_) => bail!("invalid {what} {arg:?}: the name is empty"),
+            None if from_env => {
                 if let Ok(value) = std::env::var(arg) {
-                    args.insert(arg.clone(), value);
+                    out.insert(arg.clone(), value);
                 }
+            }
+            None => {
+                out.insert(arg.clone(), String::new());
             }
         }
     }
-    Ok(args)
+    Ok(out)
 }
 
 /// The front end's options for this machine: host platform, proxy variables from the env.
@@ -104,20 +153,111 @@ pub fn frontend_options(
     }
 }
 
-pub fn run(_global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
+fn parse_secrets(raw: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    for spec in raw {
+        let mut id = None;
+        let mut src = None;
+        for part in spec.split(',') {
+            match part.split_once('=') {
+                Some(("id", v)) => id = Some(v.to_string()),
+                Some(("src" | "source", v)) => src = Some(PathBuf::from(v)),
+                Some(("type", "file")) => {}
+                _ => bail!("invalid --secret {spec:?}: expected id=ID,src=FILE"),
+            }
+        }
+        let id = id.with_context(|| format!("invalid --secret {spec:?}: no id"))?;
+        let src = src.unwrap_or_else(|| PathBuf::from(&id));
+        anyhow::ensure!(
+            src.is_file(),
+            "secret {id}: {} is not a file",
+            src.display()
+        );
+        out.insert(id, src);
+    }
+    Ok(out)
+}
+
+pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let (name, source) = read_dockerfile(args.file.as_deref(), &args.context)?;
-    let mut opts = frontend_options(parse_build_args(&args.build_args)?, args.target.clone());
-    opts.all_stages = args.target.is_none();
-    let report = graph::check(&source, &name, &opts);
-    let text = report.render(&source);
-    if report.failed() {
+    let build_args = parse_pairs(&args.build_args, "--build-arg", true)?;
+    if args.check {
+        let mut opts = frontend_options(build_args, args.target.clone());
+        opts.all_stages = args.target.is_none();
+        let report = graph::check(&source, &name, &opts);
+        let text = report.render(&source);
         eprint!("{text}");
-        return Ok(ExitCode::FAILURE);
+        if report.failed() {
+            return Ok(ExitCode::FAILURE);
+        }
+        println!("Check complete, no warnings found.");
+        return Ok(ExitCode::SUCCESS);
     }
-    if !text.is_empty() {
-        eprint!("{text}");
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| Reference::parse(t).map(|r| r.with_default_tag().to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let host = strata_builder::image::host_platform();
+    if let Some(platform) = &args.platform {
+        let wanted = format!("{}/{}", host.os, host.architecture);
+        anyhow::ensure!(
+            *platform == wanted,
+            "platform {platform} is not supported: only {wanted} can be built here"
+        );
     }
-    println!("Check complete, no warnings found.");
-    let _ = args.check;
+    let source_date_epoch = build_args
+        .get("SOURCE_DATE_EPOCH")
+        .cloned()
+        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
+        .map(|v| {
+            v.parse::<i64>()
+                .with_context(|| format!("SOURCE_DATE_EPOCH={v} is not a number of seconds"))
+        })
+        .transpose()?;
+    let compression = match (args.compression, args.compression_level) {
+        (CompressionArg::Gzip, level) => {
+            LayerCompression::Gzip(level.unwrap_or(6).clamp(0, 9) as u32)
+        }
+        (CompressionArg::Zstd, level) => LayerCompression::Zstd(level.unwrap_or(3).clamp(1, 22)),
+        (CompressionArg::None, _) => LayerCompression::None,
+    };
+    let request = BuildRequest {
+        dockerfile: source,
+        dockerfile_name: name,
+        dockerfile_path: args.file.clone().filter(|f| f.as_os_str() != "-"),
+        context_dir: args.context.clone(),
+        frontend: frontend_options(build_args, args.target.clone()),
+        tags,
+        labels: parse_pairs(&args.labels, "--label", false)?,
+        no_cache: args.no_cache,
+        compression,
+        source_date_epoch,
+        runtime: Runtime::from_arg(&args.runtime)?,
+        secrets: parse_secrets(&args.secrets)?,
+    };
+    anyhow::ensure!(
+        args.context.is_dir(),
+        "unable to prepare context: path {:?} not found",
+        args.context
+    );
+    let store = open_store(global)?;
+    let quiet = args.quiet || global.progress == ProgressMode::Quiet;
+    let plain = PlainProgress::new(global.progress == ProgressMode::Json);
+    let progress: &dyn solver::Progress = if quiet { &QuietProgress } else { &plain };
+    let _ = std::io::stderr().is_terminal();
+    let result = solver::build(&store, &request, progress)?;
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, result.id.to_string())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if quiet {
+        println!("{}", result.id);
+    } else {
+        eprintln!("writing image {} done", result.id);
+        for tag in &request.tags {
+            eprintln!("naming to {tag} done");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -94,20 +94,23 @@ pub fn apply_changes(
                 config.on_build.get_or_insert_with(Vec::new).push(trigger)
             }
             ConfigChange::StopSignal(signal) => config.stop_signal = Some(signal),
-            ConfigChange::Healthcheck(h) => {
-                let nanos = |d: std::time::Duration| {
-                    (!d.is_zero()).then(|| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-                };
-                config.healthcheck = Some(Healthcheck {
-                    test: h.test,
-                    interval: nanos(h.interval),
-                    timeout: nanos(h.timeout),
-                    start_period: nanos(h.start_period),
-                    start_interval: nanos(h.start_interval),
-                    retries: (h.retries != 0).then_some(h.retries),
-                });
-            }
+            ConfigChange::Healthcheck(h) => config.healthcheck = Some(healthcheck_to_oci(&h)),
         }
     }
     Ok(())
+}
+
+/// A HEALTHCHECK as the image config stores it (durations in nanoseconds, zero omitted).
+pub fn healthcheck_to_oci(h: &crate::dockerfile::instructions::Healthcheck) -> Healthcheck {
+    let nanos = |d: std::time::Duration| {
+        (!d.is_zero()).then(|| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    };
+    Healthcheck {
+        test: h.test.clone(),
+        interval: nanos(h.interval),
+        timeout: nanos(h.timeout),
+        start_period: nanos(h.start_period),
+        start_interval: nanos(h.start_interval),
+        retries: (h.retries != 0).then_some(h.retries),
+    }
 }

@@ -8,7 +8,7 @@ mod lookup;
 mod remove;
 mod view;
 
-pub use changes::{apply_changes, config_with_changes};
+pub use changes::{apply_changes, config_with_changes, healthcheck_to_oci};
 pub use import::{import_image, ImportOptions, ImportedImage};
 pub use lookup::{find_image, host_platform, Image};
 pub use remove::{prune_images, remove_image, PruneReport, Removed};

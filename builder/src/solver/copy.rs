@@ -1,0 +1,323 @@
+//! COPY and ADD: the selected sources are copied into a staging directory laid out as the
+//! image's root; that directory is the layer (and, renamed, its snapshot).
+
+use super::rootfs::{find, resolve_user};
+use super::SolveError;
+use crate::context::{ContextView, Entry, EntryKind};
+use crate::dockerfile::instructions::Copy;
+use crate::layer::{decompress, extract_layer, Compression, ExtractOptions};
+use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// How copied files are owned and moded.
+#[derive(Debug, Clone, Copy)]
+pub struct Ownership {
+    /// `--chown` resolved; None keeps the source's owner (COPY --from) or root (context).
+    pub owner: Option<(u32, u32)>,
+    /// Sources from the context are owned by root unless chowned.
+    pub from_context: bool,
+    /// `--chmod` as octal bits.
+    pub chmod: Option<u32>,
+}
+
+/// Copies what `copy` selects from `view` into `staging` (the new layer's root), resolving the
+/// destination against `workdir` and taking parent directories' metadata from `lowers`.
+pub fn copy_into(
+    copy: &Copy,
+    is_add: bool,
+    from_context: bool,
+    view: &ContextView,
+    workdir: &str,
+    lowers: &[PathBuf],
+    staging: &Path,
+) -> Result<(), SolveError> {
+    if !copy.exclude.is_empty() || copy.parents {
+        return Err(SolveError::Unsupported(
+            "COPY --exclude and --parents are not supported yet".into(),
+        ));
+    }
+    if copy.sources.iter().any(|s| s.contains("://")) || copy.checksum.is_some() {
+        return Err(SolveError::Unsupported(
+            "ADD of URLs is not supported yet".into(),
+        ));
+    }
+    let owner = match &copy.chown {
+        Some(spec) => {
+            let (uid, gid, _) = resolve_user(lowers, spec)?;
+            Some((uid, gid))
+        }
+        None => None,
+    };
+    let chmod = match &copy.chmod {
+        Some(mode) => Some(u32::from_str_radix(mode, 8).map_err(|_| {
+            SolveError::Unsupported(format!("--chmod={mode}: only octal modes are supported"))
+        })?),
+        None => None,
+    };
+    let ownership = Ownership {
+        owner,
+        from_context,
+        chmod,
+    };
+    let dest = absolute_dest(&copy.dest, workdir);
+    let selected = view.select(&copy.sources).map_err(SolveError::context)?;
+    let many = selected.len() + copy.contents.len() > 1
+        || copy
+            .sources
+            .iter()
+            .any(|s| crate::context::contains_wildcards(s));
+    let dest_is_dir = dest.ends_with('/') || is_dir_in(lowers, &dest);
+    if many && !dest_is_dir {
+        return Err(SolveError::Copy(
+            "When using COPY with more than one source file, the destination must be a directory and end with a /".into(),
+        ));
+    }
+    for content in &copy.contents {
+        let target = if dest_is_dir {
+            join(&dest, &content.path)
+        } else {
+            dest.clone()
+        };
+        let path = prepare_parent(staging, lowers, &target, &ownership)?;
+        fs::write(&path, &content.data).map_err(io(&path))?;
+        apply_meta(&path, 0o644, (0, 0), None, &ownership)?;
+    }
+    for entry in &selected {
+        let host = view.host_path(entry);
+        if entry.is_dir() {
+            let root = prepare_dir(staging, lowers, &dest, &ownership)?;
+            copy_children(view, entry, &root, &ownership)?;
+            continue;
+        }
+        if is_add && matches!(entry.kind, EntryKind::File) && is_archive(&host)? {
+            let root = prepare_dir(staging, lowers, &dest, &ownership)?;
+            let file = fs::File::open(&host).map_err(io(&host))?;
+            let (_, tar) = decompress(BufReader::new(file)).map_err(io(&host))?;
+            extract_layer(tar, &root, &ExtractOptions::default())
+                .map_err(|e| SolveError::Layer(e.to_string()))?;
+            continue;
+        }
+        let target = if dest_is_dir {
+            join(&dest, entry.name())
+        } else {
+            dest.clone()
+        };
+        let path = prepare_parent(staging, lowers, &target, &ownership)?;
+        copy_entry(&host, entry, &path, &ownership)?;
+    }
+    Ok(())
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> SolveError + '_ {
+    move |e| SolveError::Io(path.display().to_string(), e)
+}
+
+fn absolute_dest(dest: &str, workdir: &str) -> String {
+    let keep_slash = dest.ends_with('/') || dest == "." || dest.ends_with("/.");
+    let joined = if dest.starts_with('/') {
+        dest.to_string()
+    } else {
+        format!("{}/{dest}", workdir.trim_end_matches('/'))
+    };
+    let mut clean = crate::context::clean(&joined);
+    if !clean.starts_with('/') {
+        clean.insert(0, '/');
+    }
+    if keep_slash && !clean.ends_with('/') {
+        clean.push('/');
+    }
+    clean
+}
+
+fn join(dir: &str, name: &str) -> String {
+    format!("{}/{}", dir.trim_end_matches('/'), name)
+}
+
+fn is_dir_in(lowers: &[PathBuf], path: &str) -> bool {
+    find(lowers, path.trim_end_matches('/')).is_some_and(|p| p.is_dir())
+}
+
+/// A local tar (plain or compressed) that ADD unpacks, recognised by content as docker does.
+fn is_archive(path: &Path) -> Result<bool, SolveError> {
+    let file = fs::File::open(path).map_err(io(path))?;
+    let mut reader = BufReader::new(file);
+    let head = reader.fill_buf().map_err(io(path))?.to_vec();
+    if Compression::detect(&head) != Compression::None {
+        return Ok(true);
+    }
+    // A ustar/gnu header has its magic at offset 257.
+    Ok(head.len() >= 262 && &head[257..262] == b"ustar")
+}
+
+/// Creates the parents of `target` in `staging` (with the image's metadata where they exist
+/// there); returns the host path for `target`.
+fn prepare_parent(
+    staging: &Path,
+    lowers: &[PathBuf],
+    target: &str,
+    own: &Ownership,
+) -> Result<PathBuf, SolveError> {
+    let parent = Path::new(target)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    prepare_dir(staging, lowers, &parent, own)?;
+    Ok(staging.join(target.trim_start_matches('/')))
+}
+
+/// Creates `dir` and its parents in `staging`; existing image directories keep their mode,
+/// owner and mtime, new ones are 0755 and owned by the chown user (root otherwise).
+fn prepare_dir(
+    staging: &Path,
+    lowers: &[PathBuf],
+    dir: &str,
+    own: &Ownership,
+) -> Result<PathBuf, SolveError> {
+    let mut rel = String::new();
+    let mut host = staging.to_path_buf();
+    for comp in dir.split('/').filter(|c| !c.is_empty()) {
+        rel = if rel.is_empty() {
+            comp.to_string()
+        } else {
+            format!("{rel}/{comp}")
+        };
+        host = staging.join(&rel);
+        if host.is_dir() {
+            continue;
+        }
+        fs::create_dir(&host).map_err(io(&host))?;
+        match find(lowers, &rel)
+            .and_then(|p| fs::metadata(p).ok())
+            .filter(|m| m.is_dir())
+        {
+            Some(meta) => {
+                fs::set_permissions(&host, fs::Permissions::from_mode(meta.mode() & 0o7777))
+                    .map_err(io(&host))?;
+                std::os::unix::fs::lchown(&host, Some(meta.uid()), Some(meta.gid()))
+                    .map_err(io(&host))?;
+                set_mtime(&host, meta.mtime(), meta.mtime_nsec())?;
+            }
+            None => {
+                let (uid, gid) = own.owner.unwrap_or((0, 0));
+                fs::set_permissions(&host, fs::Permissions::from_mode(0o755)).map_err(io(&host))?;
+                std::os::unix::fs::lchown(&host, Some(uid), Some(gid)).map_err(io(&host))?;
+            }
+        }
+    }
+    Ok(host)
+}
+
+fn set_mtime(path: &Path, sec: i64, nsec: i64) -> Result<(), SolveError> {
+    let t = Timespec {
+        tv_sec: sec,
+        tv_nsec: nsec as _,
+    };
+    rustix::fs::utimensat(
+        CWD,
+        path,
+        &Timestamps {
+            last_access: t,
+            last_modification: t,
+        },
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| SolveError::Io(path.display().to_string(), e.into()))
+}
+
+fn apply_meta(
+    path: &Path,
+    mode: u32,
+    src_owner: (u32, u32),
+    mtime: Option<(i64, i64)>,
+    own: &Ownership,
+) -> Result<(), SolveError> {
+    let (uid, gid) = own
+        .owner
+        .unwrap_or(if own.from_context { (0, 0) } else { src_owner });
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(io(path))?;
+    let is_link = fs::symlink_metadata(path)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false);
+    if !is_link {
+        let mode = own.chmod.unwrap_or(mode & 0o7777);
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io(path))?;
+    }
+    if let Some((sec, nsec)) = mtime {
+        set_mtime(path, sec, nsec)?;
+    }
+    Ok(())
+}
+
+fn copy_entry(
+    host: &Path,
+    entry: &Entry,
+    target: &Path,
+    own: &Ownership,
+) -> Result<(), SolveError> {
+    if fs::symlink_metadata(target).is_ok() {
+        if target.is_dir() && !matches!(entry.kind, EntryKind::Dir) {
+            fs::remove_dir_all(target).map_err(io(target))?;
+        } else if !target.is_dir() {
+            fs::remove_file(target).map_err(io(target))?;
+        }
+    }
+    let meta = &entry.meta;
+    match &entry.kind {
+        EntryKind::File => {
+            fs::copy(host, target).map_err(io(host))?;
+        }
+        EntryKind::Dir => {
+            if !target.is_dir() {
+                fs::create_dir(target).map_err(io(target))?;
+            }
+        }
+        EntryKind::Symlink(link) => symlink(link, target).map_err(io(target))?,
+        other => {
+            return Err(SolveError::Copy(format!(
+                "{}: cannot copy a {other:?}",
+                entry.path
+            )));
+        }
+    }
+    apply_meta(
+        target,
+        meta.mode,
+        (meta.uid, meta.gid),
+        Some((meta.mtime.sec, i64::from(meta.mtime.nsec))),
+        own,
+    )
+}
+
+fn copy_children(
+    view: &ContextView,
+    dir: &Entry,
+    root: &Path,
+    own: &Ownership,
+) -> Result<(), SolveError> {
+    let resolved = view
+        .get(&dir.resolved)
+        .cloned()
+        .unwrap_or_else(|| dir.clone());
+    let base = resolved.path.clone();
+    let mut dirs = Vec::new();
+    for child in view.descendants(&resolved) {
+        let rel = child
+            .path
+            .strip_prefix(&base)
+            .unwrap_or(&child.path)
+            .trim_start_matches('/');
+        let target = root.join(rel);
+        copy_entry(&view.host_path(child), child, &target, own)?;
+        if child.is_dir() {
+            dirs.push((target, child.meta.mtime));
+        }
+    }
+    // Directory mtimes change as their contents are written: set them last.
+    for (path, mtime) in dirs.into_iter().rev() {
+        set_mtime(&path, mtime.sec, i64::from(mtime.nsec))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! The solver: runs a compiled [`BuildGraph`](crate::graph::BuildGraph) against the store.
+//! Stages of one level of the graph run at the same time; each step is looked up in the
+//! build cache by a key chained from its parent's (see [`key`]); a miss runs the step (RUN
+//! in the sandbox, COPY/ADD into a staging tree, WORKDIR's mkdir), writes its layer streamed
+//! into the store and records it. The target stage is exported as an image and tagged.
+
+mod copy;
+mod export;
+pub mod key;
+mod progress;
+pub mod rootfs;
+mod run;
+mod stage;
+
+pub use export::to_graph_config;
+pub use progress::{Event, PlainProgress, Progress, QuietProgress};
+pub use rootfs::LayerRef;
+
+use crate::context::{ContextView, StatCache};
+use crate::dockerfile::scope::FrontendOptions;
+use crate::graph::{compile, BuildGraph};
+use crate::image::find_image;
+use crate::layer::LayerCompression;
+use crate::sandbox::{Runtime, Sandbox};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use strata_cache::{Descriptor, Digest, Store};
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// The Dockerfile's text.
+    pub dockerfile: String,
+    /// Its name in messages (`Dockerfile`).
+    pub dockerfile_name: String,
+    /// Its path, for `FILE.dockerignore`; None when read from stdin.
+    pub dockerfile_path: Option<PathBuf>,
+    /// The context directory.
+    pub context_dir: PathBuf,
+    /// Build args, target, platforms.
+    pub frontend: FrontendOptions,
+    /// Full names to tag the result with.
+    pub tags: Vec<String>,
+    /// `--label`s added to the image.
+    pub labels: BTreeMap<String, String>,
+    /// `--no-cache`: run every step.
+    pub no_cache: bool,
+    /// Layer compression.
+    pub compression: LayerCompression,
+    /// `SOURCE_DATE_EPOCH`: clamps layer mtimes and sets `created`.
+    pub source_date_epoch: Option<i64>,
+    /// The OCI runtime for RUN.
+    pub runtime: Runtime,
+    /// `--secret id=...,src=...`.
+    pub secrets: BTreeMap<String, PathBuf>,
+}
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct BuildResult {
+    /// The image ID.
+    pub id: Digest,
+    /// The manifest, recorded in the catalogue.
+    pub manifest: Descriptor,
+    /// Steps answered from the cache / run.
+    pub cached_steps: usize,
+    /// Steps run.
+    pub executed_steps: usize,
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SolveError {
+    /// The Dockerfile was refused.
+    #[error("{0}")]
+    Frontend(String),
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] strata_cache::Error),
+    /// A base image is not in the store.
+    #[error("{0}")]
+    Image(String),
+    /// The sandbox failed to run a step.
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+    /// A RUN exited non-zero.
+    #[error("process \"{command}\" did not complete successfully: exit code: {code}")]
+    RunFailed {
+        /// The command as BuildKit shows it.
+        command: String,
+        /// Its exit code.
+        code: i32,
+    },
+    /// A COPY/ADD could not be done.
+    #[error("{0}")]
+    Copy(String),
+    /// The context refused a source.
+    #[error("{0}")]
+    Context(String),
+    /// A USER or --chown did not resolve.
+    #[error("{0}")]
+    User(String),
+    /// Writing or reading a layer failed.
+    #[error("{0}")]
+    Layer(String),
+    /// A feature this version does not have.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A file operation failed.
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+    /// A step failed: `Dockerfile:7: cause`, then the quoted line.
+    #[error("{0}")]
+    Step(String),
+    /// A bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl SolveError {
+    pub(crate) fn context(err: crate::context::ContextError) -> SolveError {
+        SolveError::Context(err.to_string())
+    }
+}
+
+/// What every step of one build shares.
+pub struct BuildShared<'a> {
+    store: &'a Store,
+    request: &'a BuildRequest,
+    sandbox: Sandbox,
+    progress: &'a dyn Progress,
+    context: OnceLock<Result<ContextView, String>>,
+    stat_cache: StatCache,
+    step_counter: Mutex<usize>,
+    counts: Mutex<(usize, usize)>,
+    graph: BuildGraph,
+}
+
+/// One step's view of the build.
+pub struct StepContext<'a> {
+    shared: &'a BuildShared<'a>,
+    sandbox: &'a Sandbox,
+    step_id: usize,
+}
+
+impl StepContext<'_> {
+    /// A writer that turns a RUN's output into progress events.
+    pub fn output(&self) -> progress::LineWriter<'_> {
+        progress::LineWriter::new(self.shared.progress, self.step_id)
+    }
+
+    /// The host directory behind `RUN --mount=type=cache,id=ID`, shared by builds.
+    pub fn cache_mount_dir(&self, id: &str) -> Result<PathBuf, SolveError> {
+        let name = Digest::of_bytes(id.as_bytes()).hex();
+        let dir = self
+            .shared
+            .store
+            .metadata_dir()
+            .join("cache-mounts")
+            .join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| SolveError::Io(dir.display().to_string(), e))?;
+        Ok(dir)
+    }
+
+    /// The file given with `--secret id=ID,src=FILE`.
+    pub fn secret(&self, id: &str) -> Result<PathBuf, SolveError> {
+        self.shared.request.secrets.get(id).cloned().ok_or_else(|| {
+            SolveError::Unsupported(format!(
+                "secret {id} not found: pass --secret id={id},src=FILE"
+            ))
+        })
+    }
+
+    /// A path of the context for `RUN --mount=type=bind`, kept inside the context.
+    pub fn context_path(&self, source: &str) -> Result<PathBuf, SolveError> {
+        let clean = crate::context::clean_source(source).path;
+        Ok(self
+            .shared
+            .request
+            .context_dir
+            .join(clean.trim_start_matches('/')))
+    }
+}
+
+impl<'a> BuildShared<'a> {
+    fn context(&self) -> Result<&ContextView, SolveError> {
+        let view = self.context.get_or_init(|| {
+            let ignore = crate::context::load_ignore(
+                self.request.dockerfile_path.as_deref(),
+                &self.request.context_dir,
+            )
+            .map_err(|e| e.to_string())?;
+            ContextView::open(&self.request.context_dir, &ignore.patterns)
+                .map_err(|e| e.to_string())
+        });
+        view.as_ref().map_err(|e| SolveError::Context(e.clone()))
+    }
+
+    fn next_step_id(&self) -> usize {
+        let mut n = self.step_counter.lock().unwrap_or_else(|e| e.into_inner());
+        *n += 1;
+        *n
+    }
+}
+
+/// Builds `request` into `store`: compiles, pulls base configs from the store, solves every
+/// stage the target needs, exports and tags the target.
+pub fn build(
+    store: &Store,
+    request: &BuildRequest,
+    progress: &dyn Progress,
+) -> Result<BuildResult, SolveError> {
+    let render = |e: crate::dockerfile::instructions::FrontendError| {
+        SolveError::Frontend(e.render(&request.dockerfile, &request.dockerfile_name))
+    };
+    let first = compile(&request.dockerfile, &request.frontend).map_err(render)?;
+    let mut frontend = request.frontend.clone();
+    for external in &first.external_images {
+        let image = find_image(store, &external.reference).map_err(|_| {
+            SolveError::Image(format!(
+                "{}: image not found in the local store (pull it or import it first)",
+                external.reference
+            ))
+        })?;
+        frontend
+            .base_images
+            .insert(external.reference.clone(), to_graph_config(&image.config));
+    }
+    let graph = compile(&request.dockerfile, &frontend).map_err(render)?;
+    for w in &graph.warnings {
+        progress.event(Event::Warning(
+            w.render(&request.dockerfile, &request.dockerfile_name),
+        ));
+    }
+    if let Some(text) =
+        crate::dockerfile::scope::unused_build_args_warning(&graph.unused_build_args)
+    {
+        progress.event(Event::Warning(text));
+    }
+    let lease = store.lease()?;
+    let stat_path = stat_cache_path(store, &request.context_dir);
+    let shared = BuildShared {
+        store,
+        request,
+        sandbox: Sandbox::new(request.runtime.clone())
+            .with_state_dir(store.tmp_dir().join("sandbox")),
+        progress,
+        context: OnceLock::new(),
+        stat_cache: StatCache::load(&stat_path),
+        step_counter: Mutex::new(0),
+        counts: Mutex::new((0, 0)),
+        graph,
+    };
+    let results = stage::solve_all(&shared)?;
+    let target = shared.graph.target;
+    let result = results
+        .get(&target)
+        .ok_or_else(|| SolveError::Internal("the target stage was not built".into()))?;
+    let (manifest, id) = export::export(&shared, result)?;
+    if shared.context.get().is_some() {
+        // Best effort: a lost stat cache only costs re-reading files next time.
+        let _ = shared.stat_cache.save(&stat_path);
+    }
+    drop(lease);
+    let (cached_steps, executed_steps) = *shared.counts.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(BuildResult {
+        id,
+        manifest,
+        cached_steps,
+        executed_steps,
+    })
+}
+
+fn stat_cache_path(store: &Store, context: &Path) -> PathBuf {
+    let canonical = context
+        .canonicalize()
+        .unwrap_or_else(|_| context.to_path_buf());
+    let name = Digest::of_bytes(canonical.as_os_str().as_encoded_bytes()).hex();
+    store
+        .metadata_dir()
+        .join("context-stats")
+        .join(format!("{name}.json"))
+}

@@ -1,0 +1,451 @@
+//! Solving stages: levels of independent stages run at once; each stage's steps run in order,
+//! each looked up in the build cache first.
+
+use super::key::KeyBuilder;
+use super::progress::Event;
+use super::rootfs::{self, LayerRef};
+use super::{copy, run, BuildShared, SolveError, StepContext};
+use crate::context::ContextView;
+use crate::dockerfile::instructions::Instruction;
+use crate::graph::{Base, Source, Stage, Step};
+use crate::image::find_image;
+use crate::layer::{write_layer, LayerOptions};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+use strata_cache::oci::History;
+use strata_cache::{CacheKey, CacheRecord, Store};
+
+/// A solved stage: its layers, the key of its last step and its history.
+#[derive(Debug, Clone)]
+pub struct StageResult {
+    /// Layers, bottom first.
+    pub layers: Vec<LayerRef>,
+    /// Key of the last step (what later stages chain from).
+    pub key: CacheKey,
+    /// History: the base's, then one entry per step that records one.
+    pub history: Vec<History>,
+    /// When the newest layer was made (a cache hit keeps its original time, so a fully
+    /// cached rebuild gives the same image); the base image's time before any.
+    pub created: Option<DateTime<Utc>>,
+}
+
+/// Solves every stage of the graph, level by level; independent stages in parallel threads.
+pub fn solve_all(shared: &BuildShared<'_>) -> Result<BTreeMap<usize, StageResult>, SolveError> {
+    let results: Mutex<BTreeMap<usize, StageResult>> = Mutex::new(BTreeMap::new());
+    for level in shared.graph.levels() {
+        let errors: Mutex<Vec<SolveError>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for index in level {
+                let results = &results;
+                let errors = &errors;
+                scope.spawn(move || {
+                    let Some(stage) = shared.graph.stage(index) else {
+                        return;
+                    };
+                    match solve_stage(shared, stage, results) {
+                        Ok(result) => {
+                            results
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .insert(index, result);
+                        }
+                        Err(err) => errors.lock().unwrap_or_else(|e| e.into_inner()).push(err),
+                    }
+                });
+            }
+        });
+        if let Some(err) = errors
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .next()
+        {
+            return Err(err);
+        }
+    }
+    Ok(results.into_inner().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn base_result(
+    shared: &BuildShared<'_>,
+    stage: &Stage,
+    results: &Mutex<BTreeMap<usize, StageResult>>,
+) -> Result<StageResult, SolveError> {
+    match &stage.base {
+        Base::Scratch => Ok(StageResult {
+            layers: vec![],
+            key: KeyBuilder::new("scratch", None).finish(),
+            history: vec![],
+            created: None,
+        }),
+        Base::Stage(i) => results
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(i)
+            .cloned()
+            .ok_or_else(|| {
+                SolveError::Internal(format!(
+                    "stage {i} was not built before stage {}",
+                    stage.index
+                ))
+            }),
+        Base::Image(reference) => image_result(shared.store, reference),
+    }
+}
+
+fn image_result(store: &Store, reference: &str) -> Result<StageResult, SolveError> {
+    let image =
+        find_image(store, reference).map_err(|e| SolveError::Image(format!("{reference}: {e}")))?;
+    let layers = image
+        .manifest
+        .layers
+        .iter()
+        .zip(&image.config.rootfs.diff_ids)
+        .map(|(d, diff)| LayerRef {
+            descriptor: d.clone(),
+            diff_id: *diff,
+        })
+        .collect();
+    let mut key = KeyBuilder::new("image", None);
+    key.field("manifest", image.entry.digest().to_string().as_bytes());
+    Ok(StageResult {
+        layers,
+        key: key.finish(),
+        created: image.config.created,
+        history: image.config.history,
+    })
+}
+
+fn step_name(stage: &Stage, step_index: usize, step: &Step) -> String {
+    let prefix = match &stage.name {
+        Some(name) => format!("[{name} {}/{}]", step_index + 1, stage.steps.len()),
+        None => format!(
+            "[stage-{} {}/{}]",
+            stage.index,
+            step_index + 1,
+            stage.steps.len()
+        ),
+    };
+    format!("{prefix} {}", step.command.code)
+}
+
+fn solve_stage(
+    shared: &BuildShared<'_>,
+    stage: &Stage,
+    results: &Mutex<BTreeMap<usize, StageResult>>,
+) -> Result<StageResult, SolveError> {
+    let mut state = base_result(shared, stage, results)?;
+    for (i, step) in stage.steps.iter().enumerate() {
+        // Metadata steps only change the config: like BuildKit, they get no progress entry.
+        let visible = makes_layer(step);
+        let id = if visible { shared.next_step_id() } else { 0 };
+        if visible {
+            shared.progress.event(Event::Step {
+                id,
+                name: step_name(stage, i, step),
+            });
+        }
+        let started = Instant::now();
+        let ctx = StepContext {
+            shared,
+            sandbox: &shared.sandbox,
+            step_id: id,
+        };
+        match solve_step(&ctx, step, &mut state, results) {
+            Ok(_) if !visible => {}
+            Ok(cached) => {
+                let mut counts = shared.counts.lock().unwrap_or_else(|e| e.into_inner());
+                if cached {
+                    counts.0 += 1;
+                    shared.progress.event(Event::Cached { id });
+                } else {
+                    counts.1 += 1;
+                    shared.progress.event(Event::Done {
+                        id,
+                        seconds: started.elapsed().as_secs_f64(),
+                    });
+                }
+            }
+            Err(err) => {
+                shared.progress.event(Event::Error {
+                    id,
+                    message: err.to_string(),
+                });
+                let lines = step.command.lines();
+                let rendered = crate::dockerfile::instructions::FrontendError::at(
+                    err.to_string(),
+                    lines.start,
+                    lines.end,
+                )
+                .render(&shared.request.dockerfile, &shared.request.dockerfile_name);
+                return Err(SolveError::Step(rendered.trim_end().to_string()));
+            }
+        }
+    }
+    Ok(state)
+}
+
+/// What a step contributes to its key besides the parent key.
+fn step_key(
+    ctx: &StepContext<'_>,
+    step: &Step,
+    parent: &CacheKey,
+    results: &Mutex<BTreeMap<usize, StageResult>>,
+) -> Result<(CacheKey, BTreeMap<String, String>), SolveError> {
+    let mut inputs = BTreeMap::new();
+    let kind = match &step.command.instruction {
+        Instruction::Run(_) => "run",
+        Instruction::Copy(_) => "copy",
+        Instruction::Add(_) => "add",
+        Instruction::Workdir(_) => "workdir",
+        _ => "meta",
+    };
+    let mut key = KeyBuilder::new(kind, Some(parent));
+    key.field("instruction", step.command.code.as_bytes());
+    inputs.insert("instruction".to_string(), step.command.code.clone());
+    let env: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    key.list(
+        "used-args",
+        &step
+            .used_args
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>(),
+    );
+    if let Some(plan) = &step.run {
+        key.list("args", &plan.args)
+            .list("env", &env)
+            .field("user", step.user.as_bytes());
+        key.field("workdir", step.workdir.as_bytes());
+        inputs.insert("env".into(), env.join("\n"));
+    }
+    if let Instruction::Copy(c) | Instruction::Add(c) = &step.command.instruction {
+        key.field("workdir", step.workdir.as_bytes());
+        let digest = match &step.source {
+            Some(Source::Context) | None => {
+                let view = ctx.shared.context()?;
+                let selected = view.select(&c.sources).map_err(SolveError::context)?;
+                view.digest(&selected, &ctx.shared.stat_cache)
+                    .map_err(SolveError::context)?
+                    .to_string()
+            }
+            Some(Source::Stage(i)) => results
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(i)
+                .map(|r| r.key.digest().to_string())
+                .ok_or_else(|| SolveError::Internal(format!("stage {i} not built")))?,
+            Some(Source::Image(r)) => image_result(ctx.shared.store, r)?.key.digest().to_string(),
+            Some(Source::Scratch) => "scratch".into(),
+        };
+        let contents: Vec<String> = c
+            .contents
+            .iter()
+            .map(|s| format!("{}\0{}", s.path, s.data))
+            .collect();
+        key.field("sources", digest.as_bytes())
+            .list("heredocs", &contents);
+        inputs.insert("sources".into(), digest);
+    }
+    if let Some(dir) = &step.mkdir {
+        key.field("mkdir", dir.as_bytes())
+            .field("user", step.user.as_bytes());
+    }
+    Ok((key.finish(), inputs))
+}
+
+fn makes_layer(step: &Step) -> bool {
+    step.run.is_some()
+        || matches!(
+            step.command.instruction,
+            Instruction::Copy(_) | Instruction::Add(_)
+        )
+        || step.mkdir.is_some()
+}
+
+/// Runs or reuses one step; returns whether it was a cache hit.
+fn solve_step(
+    ctx: &StepContext<'_>,
+    step: &Step,
+    state: &mut StageResult,
+    results: &Mutex<BTreeMap<usize, StageResult>>,
+) -> Result<bool, SolveError> {
+    let shared = ctx.shared;
+    let store = shared.store;
+    let (key, inputs) = step_key(ctx, step, &state.key, results)?;
+    let now = super::export::timestamp(shared.request.source_date_epoch);
+    let record_history = |state: &mut StageResult, layer: bool, created: DateTime<Utc>| {
+        if let Some(h) = &step.history {
+            state.history.push(History {
+                created: Some(created),
+                created_by: Some(h.created_by.clone()),
+                comment: Some("buildkit.dockerfile.v0".into()),
+                empty_layer: h.empty_layer || !layer,
+                ..Default::default()
+            });
+        }
+    };
+    if !makes_layer(step) {
+        let created = state.created.unwrap_or(now);
+        record_history(state, false, created);
+        state.key = key;
+        return Ok(true);
+    }
+    if !shared.request.no_cache {
+        if let Some(record) = store.cache_get(&key)? {
+            let _ = store.cache_touch(&key);
+            let layer = match (&record.layer, &record.diff_id) {
+                (Some(d), Some(diff)) => Some(LayerRef {
+                    descriptor: d.clone(),
+                    diff_id: *diff,
+                }),
+                _ => None,
+            };
+            let created = match shared.request.source_date_epoch {
+                Some(_) => now,
+                None => record.created,
+            };
+            record_history(state, layer.is_some(), created);
+            if let Some(layer) = layer {
+                state.layers.push(layer);
+            }
+            state.created = Some(created);
+            state.key = key;
+            return Ok(true);
+        }
+    }
+    let lowers = rootfs::snapshots(store, &state.layers)?;
+    let tmp = tempdir(store, "step")?;
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir(&tree).map_err(|e| SolveError::Io(tree.display().to_string(), e))?;
+    let overlay = match &step.command.instruction {
+        Instruction::Run(_) => {
+            let work = tmp.path().join("work");
+            let empty = tmp.path().join("empty");
+            for d in [&work, &empty] {
+                std::fs::create_dir(d).map_err(|e| SolveError::Io(d.display().to_string(), e))?;
+            }
+            run::run_step(ctx, step, &lowers, &tree, &work, &empty)?;
+            true
+        }
+        Instruction::Copy(c) | Instruction::Add(c) => {
+            let is_add = matches!(step.command.instruction, Instruction::Add(_));
+            match &step.source {
+                Some(Source::Context) | None => copy::copy_into(
+                    c,
+                    is_add,
+                    true,
+                    shared.context()?,
+                    &step.workdir,
+                    &lowers,
+                    &tree,
+                )?,
+                Some(source) => {
+                    let layers = match source {
+                        Source::Stage(i) => results
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(i)
+                            .map(|r| r.layers.clone())
+                            .unwrap_or_default(),
+                        Source::Image(r) => image_result(store, r)?.layers,
+                        _ => vec![],
+                    };
+                    let merged = merged_tree(store, &layers)?;
+                    let view = ContextView::open(&merged.path().join("root"), &[] as &[&str])
+                        .map_err(SolveError::context)?;
+                    copy::copy_into(c, is_add, false, &view, &step.workdir, &lowers, &tree)?;
+                }
+            }
+            false
+        }
+        _ => {
+            let dir = step.mkdir.clone().unwrap_or_default();
+            if rootfs::find(&lowers, &dir).is_none() {
+                let (uid, gid, _) = rootfs::resolve_user(&lowers, &step.user)?;
+                let path = tree.join(dir.trim_start_matches('/'));
+                std::fs::create_dir_all(&path)
+                    .map_err(|e| SolveError::Io(path.display().to_string(), e))?;
+                std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
+                    .map_err(|e| SolveError::Io(path.display().to_string(), e))?;
+            }
+            false
+        }
+    };
+    let empty = std::fs::read_dir(&tree)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    let mut record = CacheRecord::new(key, step.command.code.clone());
+    record.created = now;
+    record.last_used = now;
+    record.parent_key = Some(state.key);
+    record.inputs = inputs;
+    if !empty {
+        let layer = commit_layer(shared, &tree, overlay)?;
+        record.layer = Some(layer.descriptor.clone());
+        record.diff_id = Some(layer.diff_id);
+        state.layers.push(layer);
+    }
+    store.cache_put(&record)?;
+    record_history(state, !empty, now);
+    state.created = Some(now);
+    state.key = key;
+    Ok(false)
+}
+
+fn tempdir(store: &Store, prefix: &str) -> Result<tempfile::TempDir, SolveError> {
+    let base = store.tmp_dir();
+    std::fs::create_dir_all(&base).map_err(|e| SolveError::Io(base.display().to_string(), e))?;
+    tempfile::Builder::new()
+        .prefix(&format!("{prefix}-"))
+        .tempdir_in(&base)
+        .map_err(|e| SolveError::Io(base.display().to_string(), e))
+}
+
+/// Writes `tree` as a layer blob, then keeps `tree` itself as the layer's snapshot.
+fn commit_layer(
+    shared: &BuildShared<'_>,
+    tree: &Path,
+    overlay: bool,
+) -> Result<LayerRef, SolveError> {
+    let store = shared.store;
+    let opts = LayerOptions {
+        compression: shared.request.compression,
+        source_date_epoch: shared.request.source_date_epoch,
+        overlay_whiteouts: overlay,
+        threads: 0,
+    };
+    let mut writer = store.blob_writer()?;
+    let info =
+        write_layer(tree, &opts, &mut writer).map_err(|e| SolveError::Layer(e.to_string()))?;
+    let (digest, size) = writer.commit(None)?;
+    let descriptor =
+        strata_cache::Descriptor::new(shared.request.compression.media_type(), digest, size);
+    let diff_id = info.diff_id;
+    store.create_snapshot(&diff_id, |dest: &Path| -> Result<(), SolveError> {
+        std::fs::remove_dir(dest).map_err(|e| SolveError::Io(dest.display().to_string(), e))?;
+        std::fs::rename(tree, dest).map_err(|e| SolveError::Io(dest.display().to_string(), e))
+    })?;
+    Ok(LayerRef {
+        descriptor,
+        diff_id,
+    })
+}
+
+/// A stage's or image's layers applied in order into one directory (for COPY --from).
+fn merged_tree(store: &Store, layers: &[LayerRef]) -> Result<tempfile::TempDir, SolveError> {
+    let tmp = tempdir(store, "from")?;
+    let root = tmp.path().join("root");
+    std::fs::create_dir(&root).map_err(|e| SolveError::Io(root.display().to_string(), e))?;
+    for layer in layers {
+        let blob = store.open_blob(&layer.descriptor.digest)?;
+        let (_, tar) = crate::layer::decompress(std::io::BufReader::with_capacity(1 << 16, blob))
+            .map_err(|e| SolveError::Io(layer.descriptor.digest.to_string(), e))?;
+        crate::layer::extract_layer(tar, &root, &Default::default())
+            .map_err(|e| SolveError::Layer(e.to_string()))?;
+    }
+    Ok(tmp)
+}
