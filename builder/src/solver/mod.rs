@@ -244,7 +244,7 @@ pub fn build(
         store,
         request,
         sandbox: Sandbox::new(request.runtime.clone())
-            .with_state_dir(store.tmp_dir().join("sandbox")),
+            .with_state_dir(store.metadata_dir().join("sandbox")),
         progress,
         context: OnceLock::new(),
         stat_cache: StatCache::load(&stat_path),
