@@ -14,7 +14,7 @@ use super::plan::is_under;
 use super::rundir::RunDir;
 use super::spec::{clean_path, RootfsMount};
 use super::stubs::{self, Stub};
-use super::syscalls::{Linux, Syscalls};
+use super::syscalls::{FileKind, Linux, Syscalls};
 use super::{CancelToken, ExitStatus, Kill, Outcome, Result, SandboxError, StepIo};
 
 /// Runs `config` through the runtime at `runtime`, keeping the runtime's
@@ -112,20 +112,28 @@ fn run_mounted(
     let (lowers, _) = dir.lower_names(rootfs, false)?;
     let _mounted = HostMount::mount(rootfs, &lowers)?;
 
-    // Which mount points the runtime will have to create in the rootfs.
-    let all: Vec<String> = config
-        .mounts()
-        .iter()
-        .flatten()
-        .map(|m| clean_path(&m.destination().to_string_lossy()))
-        .collect();
-    let dests: Vec<String> = all
-        .iter()
-        .enumerate()
-        .filter(|(i, d)| !all[..*i].iter().any(|p| is_under(d, p)))
-        .map(|(_, d)| d.clone())
-        .collect();
-    *stubs_out = stubs::missing(&rootfs.target, &dests)?;
+    // The mount points the runtime would create, made here so that they
+    // are known and leave no trace (see stubs.rs); mount points under an
+    // earlier mount are not in the rootfs.
+    let mut points: Vec<(String, FileKind)> = Vec::new();
+    for m in config.mounts().iter().flatten() {
+        let dest = clean_path(&m.destination().to_string_lossy());
+        let kind = match (m.typ().as_deref(), m.source()) {
+            (Some("bind"), Some(src)) if !src.is_dir() => FileKind::File,
+            _ => FileKind::Dir,
+        };
+        if !points.iter().any(|(p, _)| is_under(&dest, p)) {
+            points.push((dest, kind));
+        }
+    }
+    *stubs_out = stubs::create(&rootfs.target, &points)?;
+    // The working directory is created too, as BuildKit does, and stays.
+    if let Some(p) = config.process() {
+        stubs::create(
+            &rootfs.target,
+            &[(clean_path(&p.cwd().to_string_lossy()), FileKind::Dir)],
+        )?;
+    }
 
     let id = format!(
         "strata-{}",

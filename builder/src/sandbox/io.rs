@@ -46,7 +46,9 @@ impl<'a> StepIo<'a> {
     }
 
     /// Stdout and stderr share one pipe, so `out` sees them in the order the
-    /// process wrote them (what a progress display wants).
+    /// process wrote them (what a progress display wants). An external
+    /// runtime may copy the two streams separately (runc does), losing that
+    /// order between them.
     pub fn combined(out: impl Write + Send + 'a) -> StepIo<'a> {
         StepIo {
             stdout: Some(Box::new(out)),

@@ -25,6 +25,8 @@ mod spawn;
 pub mod spec;
 mod stubs;
 pub mod syscalls;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

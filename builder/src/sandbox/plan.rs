@@ -318,6 +318,34 @@ fn resource(t: PosixRlimitType) -> Result<Resource> {
     })
 }
 
+/// The embedded runtime has no cgroups. Of `linux.resources` it takes only
+/// device rules that deny by default (docker's), and enforces them without
+/// a device cgroup: every mount but the bound device nodes and devpts is
+/// `nodev`, so nodes a step creates can be made (for the layer) but not
+/// opened. Returns the extra mount flag (`MS_NODEV` or 0).
+fn device_policy(resources: Option<&oci_spec::runtime::LinuxResources>) -> Result<u64> {
+    let Some(r) = resources else { return Ok(0) };
+    let mut rest = r.clone();
+    rest.set_devices(None);
+    if rest != oci_spec::runtime::LinuxResources::default() {
+        return Err(SandboxError::Unsupported("cgroup resource limits".into()));
+    }
+    let rules = r.devices().as_deref().unwrap_or_default();
+    let Some(first) = rules.first() else {
+        return Ok(0);
+    };
+    let deny_all = !first.allow()
+        && first.major().is_none()
+        && first.minor().is_none()
+        && !matches!(first.typ(), Some(t) if t != oci_spec::runtime::LinuxDeviceType::A);
+    if !deny_all {
+        return Err(SandboxError::Unsupported(
+            "device rules that do not deny by default".into(),
+        ));
+    }
+    Ok(ms::NODEV)
+}
+
 /// Where a bind source is a directory (a directory mount point) or not.
 pub type SourceKind<'a> = &'a dyn Fn(&Path) -> FileKind;
 
@@ -346,9 +374,10 @@ pub fn build(
         .linux()
         .as_ref()
         .ok_or_else(|| SandboxError::InvalidSpec("no linux section".into()))?;
-    if linux.seccomp().is_some() || linux.resources().is_some() || linux.uid_mappings().is_some() {
-        return unsupported("seccomp, cgroup resources or user namespaces");
+    if linux.seccomp().is_some() || linux.uid_mappings().is_some() {
+        return unsupported("seccomp or user namespaces");
     }
+    let nodev = device_policy(linux.resources().as_ref())?;
     if process.apparmor_profile().is_some() || process.selinux_label().is_some() {
         return unsupported("AppArmor or SELinux labels");
     }
@@ -391,7 +420,7 @@ pub fn build(
         source: Some(cstr("overlay")?),
         target: path_cstr(&rootfs.target)?,
         fstype: Some(cstr("overlay")?),
-        flags: 0,
+        flags: nodev,
         data: Some(cstr(data)?),
     });
 
@@ -447,7 +476,7 @@ pub fn build(
                     slot: *slot,
                     target: cstr(&dest)?,
                 });
-                let extra = flags & (ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC);
+                let extra = flags & (ms::RDONLY | ms::NOSUID | ms::NODEV | ms::NOEXEC) | nodev;
                 if extra != 0 {
                     ops.push(Op::Mount {
                         source: None,
@@ -467,11 +496,13 @@ pub fn build(
                 }
                 ops.push(ensure(&dest, FileKind::Dir, report)?);
                 let source = m.source().as_deref().map(path_cstr).transpose()?;
+                // devpts holds the pseudo-terminals: it must allow devices.
+                let nodev = if typ == "devpts" { 0 } else { nodev };
                 ops.push(Op::Mount {
                     source: Some(source.unwrap_or(cstr(&typ)?)),
                     target: cstr(&dest)?,
                     fstype: Some(cstr(&typ)?),
-                    flags,
+                    flags: flags | nodev,
                     data: (!data.is_empty())
                         .then(|| cstr(data.join(",")))
                         .transpose()?,

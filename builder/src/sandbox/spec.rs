@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder, LinuxDeviceType,
-    LinuxNamespaceBuilder, LinuxNamespaceType, Mount as OciMount, MountBuilder, ProcessBuilder,
-    RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceBuilder, LinuxDeviceCgroup,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxResourcesBuilder, Mount as OciMount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
+    SpecBuilder, UserBuilder,
 };
 
 use super::rundir::RunDir;
@@ -136,7 +137,7 @@ pub fn build(run: &RunSpec, rootfs: &Path, hosts: &Path, resolv_conf: &Path) -> 
         .umask(0o022u32)
         .build()
         .map_err(oci)?;
-    let process = ProcessBuilder::default()
+    let mut process = ProcessBuilder::default()
         .terminal(false)
         .user(user)
         .args(run.process.args.clone())
@@ -146,6 +147,9 @@ pub fn build(run: &RunSpec, rootfs: &Path, hosts: &Path, resolv_conf: &Path) -> 
         .no_new_privileges(true)
         .build()
         .map_err(oci)?;
+    // oci-spec's default sets RLIMIT_NOFILE 1024; BuildKit leaves the limits
+    // as the runtime has them, and so does strata.
+    process.set_rlimits(None);
 
     let mut namespaces = vec![
         LinuxNamespaceType::Pid,
@@ -183,8 +187,14 @@ pub fn build(run: &RunSpec, rootfs: &Path, hosts: &Path, resolv_conf: &Path) -> 
         .readonly_paths(READONLY_PATHS.map(String::from).to_vec())
         .build()
         .map_err(oci)?;
-    // oci-spec's default has a `resources` section; no cgroup limits are set.
-    linux.set_resources(None);
+    // No cgroup limits, only docker's device rules: deny by default, allow
+    // creating nodes and using the devices of the minimal /dev.
+    linux.set_resources(Some(
+        LinuxResourcesBuilder::default()
+            .devices(device_rules().map_err(oci)?)
+            .build()
+            .map_err(oci)?,
+    ));
 
     SpecBuilder::default()
         .version("1.0.2")
@@ -201,6 +211,41 @@ pub fn build(run: &RunSpec, rootfs: &Path, hosts: &Path, resolv_conf: &Path) -> 
         .linux(linux)
         .build()
         .map_err(oci)
+}
+
+fn device_rules() -> std::result::Result<Vec<LinuxDeviceCgroup>, oci_spec::OciSpecError> {
+    let rule = |allow: bool,
+                typ: Option<LinuxDeviceType>,
+                major: Option<i64>,
+                minor: Option<i64>,
+                access: &str| {
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(allow)
+            .access(access);
+        if let Some(t) = typ {
+            b = b.typ(t);
+        }
+        if let Some(m) = major {
+            b = b.major(m);
+        }
+        if let Some(m) = minor {
+            b = b.minor(m);
+        }
+        b.build()
+    };
+    let c = Some(LinuxDeviceType::C);
+    let mut rules = vec![
+        rule(false, None, None, None, "rwm")?,
+        rule(true, c, None, None, "m")?,
+        rule(true, Some(LinuxDeviceType::B), None, None, "m")?,
+    ];
+    for &(_, major, minor) in &DEVICES {
+        rules.push(rule(true, c, Some(major), Some(minor), "rwm")?);
+    }
+    // /dev/ptmx and the pseudo-terminals of /dev/pts.
+    rules.push(rule(true, c, Some(5), Some(2), "rwm")?);
+    rules.push(rule(true, c, Some(136), None, "rwm")?);
+    Ok(rules)
 }
 
 /// Docker's standard mounts, then hosts and resolv.conf, then the step's own.

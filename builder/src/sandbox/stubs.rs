@@ -15,6 +15,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use super::syscalls::FileKind;
 use super::{Result, SandboxError};
 
 /// A path the sandbox created in the rootfs, relative to the rootfs root,
@@ -41,61 +44,100 @@ impl Stub {
     }
 }
 
-/// Finds the mount destinations (clean absolute container paths) that do not
-/// exist in the mounted rootfs at `root`, as the stubs a runtime will create
-/// for them: every missing component, parents first. Path resolution stays
-/// inside `root` (`RESOLVE_IN_ROOT`), as the runtime's own does.
-pub fn missing(root: &Path, destinations: &[String]) -> Result<Vec<Stub>> {
-    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags, CWD};
-    let io = |what: &str, e: rustix::io::Errno| SandboxError::io(what.to_string(), e.into());
+/// Creates the mount points (clean absolute container paths, with the kind
+/// of file each needs) that do not exist in the rootfs mounted at `root`,
+/// parents first, and returns what it created. As in the embedded runtime,
+/// each parent's times are put back after an entry is created in it. Path
+/// resolution stays inside `root` (`RESOLVE_IN_ROOT`), as a runtime's own does.
+pub fn create(root: &Path, points: &[(String, FileKind)]) -> Result<Vec<Stub>> {
+    use rustix::fs::{Mode, OFlags};
+    let err = |what: String, e: rustix::io::Errno| SandboxError::io(what, e.into());
     let rootfd = rustix::fs::open(
         root,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| io(&format!("open {}", root.display()), e))?;
+    .map_err(|e| err(format!("open {}", root.display()), e))?;
     let root_real = fs::canonicalize(root)
         .map_err(|e| SandboxError::io(format!("resolve {}", root.display()), e))?;
     let mut out = Vec::new();
-    for dest in destinations {
+    for (dest, kind) in points {
         let comps: Vec<&str> = dest.split('/').filter(|c| !c.is_empty()).collect();
-        // The deepest existing prefix, and its real location.
-        let mut existing = comps.len();
-        let fd = loop {
-            let rel = if existing == 0 {
-                ".".to_string()
-            } else {
-                comps[..existing].join("/")
-            };
-            match openat2(
-                &rootfd,
-                rel.as_str(),
-                OFlags::PATH | OFlags::CLOEXEC,
-                Mode::empty(),
-                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-            ) {
-                Ok(fd) => break fd,
-                Err(rustix::io::Errno::NOENT) if existing > 0 => existing -= 1,
-                Err(e) => return Err(io(&format!("look up {dest} in the rootfs"), e)),
+        let mut parent =
+            open_in_root(&rootfd, ".").map_err(|e| err(format!("open {}", root.display()), e))?;
+        for (i, name) in comps.iter().enumerate() {
+            let rel = comps[..=i].join("/");
+            match open_in_root(&rootfd, &rel) {
+                Ok(fd) => {
+                    parent = fd;
+                    continue;
+                }
+                Err(rustix::io::Errno::NOENT) => {}
+                Err(e) => return Err(err(format!("look up {dest} in the rootfs"), e)),
             }
-        };
-        if existing == comps.len() {
-            continue;
-        }
-        let link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
-        let real = rustix::fs::readlinkat(CWD, link.as_str(), Vec::new())
-            .map_err(|e| io("readlink", e))?;
-        let real = PathBuf::from(OsStr::from_bytes(real.as_bytes()));
-        let mut base = real
-            .strip_prefix(&root_real)
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        for c in &comps[existing..] {
-            base.push(c);
-            out.push(Stub { path: base.clone() });
+            let times = rustix::fs::fstat(&parent)
+                .map_err(|e| err(format!("stat the parent of {rel}"), e))?;
+            let made = if i + 1 == comps.len() && *kind == FileKind::File {
+                let flags = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC;
+                rustix::fs::openat(&parent, *name, flags, Mode::from_raw_mode(0o755)).map(drop)
+            } else {
+                rustix::fs::mkdirat(&parent, *name, Mode::from_raw_mode(0o755))
+            };
+            made.map_err(|e| err(format!("create mount point /{rel}"), e))?;
+            restore_times(&parent, &times);
+            let fd = open_in_root(&rootfd, &rel).map_err(|e| err(format!("open /{rel}"), e))?;
+            let real = fd_path(&fd).map_err(|e| err("readlink".into(), e))?;
+            out.push(Stub {
+                path: real
+                    .strip_prefix(&root_real)
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
+            });
+            parent = fd;
         }
     }
     Ok(out)
+}
+
+fn open_in_root(rootfd: &OwnedFd, rel: &str) -> rustix::io::Result<OwnedFd> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    rustix::fs::openat2(
+        rootfd,
+        rel,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+}
+
+/// Where an `O_PATH` descriptor points, through `/proc/self/fd`.
+fn fd_path(fd: &OwnedFd) -> rustix::io::Result<PathBuf> {
+    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let real = rustix::fs::readlinkat(rustix::fs::CWD, link.as_str(), Vec::new())?;
+    Ok(PathBuf::from(OsStr::from_bytes(real.as_bytes())))
+}
+
+/// Sets the times of `stat` on the directory `fd` (an `O_PATH` descriptor,
+/// so through its `/proc/self/fd` link). Best effort.
+fn restore_times(fd: &OwnedFd, stat: &rustix::fs::Stat) {
+    use rustix::fs::{Timespec, Timestamps};
+    let stamps = Timestamps {
+        last_access: Timespec {
+            tv_sec: stat.st_atime as _,
+            tv_nsec: stat.st_atime_nsec as _,
+        },
+        last_modification: Timespec {
+            tv_sec: stat.st_mtime as _,
+            tv_nsec: stat.st_mtime_nsec as _,
+        },
+    };
+    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let _ = rustix::fs::utimensat(
+        rustix::fs::CWD,
+        link.as_str(),
+        &stamps,
+        rustix::fs::AtFlags::empty(),
+    );
 }
 
 /// Removes the stubs that are still empty from `upper` (deepest first),

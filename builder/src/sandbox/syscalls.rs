@@ -451,9 +451,10 @@ pub enum Call {
     Exec(String),
 }
 
-/// A test double: records every call and answers `stat` from a set of
-/// paths that exist (directories unless listed in `files`), to which
-/// `mkdir`, `create_file` and `symlink` add. Calls in `fail` return `EPERM`.
+/// A test double: records every call and answers `stat` from sets of
+/// paths that exist as directories or files, to which `mkdir`,
+/// `create_file` and `symlink` add; `exec` succeeds for files only. The
+/// call equal to `fail` returns `EPERM`.
 #[derive(Clone, Debug, Default)]
 pub struct Recording {
     /// The calls, in order.
@@ -616,6 +617,12 @@ impl Syscalls for Recording {
         self.record(Call::SetNoNewPrivs)
     }
     fn exec(&mut self, path: &CStr) -> SysResult {
-        self.record(Call::Exec(s(path)))
+        self.record(Call::Exec(s(path)))?;
+        // Only files that exist can be executed.
+        if self.files.contains(&s(path)) {
+            Ok(())
+        } else {
+            Err(Errno::NOENT)
+        }
     }
 }
