@@ -32,10 +32,12 @@ pub fn clean(path: &str) -> String {
         } else if p[r] == b'.' && p.get(r + 1) == Some(&b'.') && (r + 2 == n || p[r + 2] == b'/') {
             r += 2;
             if out.len() > dotdot {
-                out.pop();
-                while out.len() > dotdot && out[out.len() - 1] != b'/' {
-                    out.pop();
+                // Back up over the last element and the '/' before it.
+                let mut w = out.len() - 1;
+                while w > dotdot && out[w] != b'/' {
+                    w -= 1;
                 }
+                out.truncate(w);
             } else if !rooted {
                 if !out.is_empty() {
                     out.push(b'/');
@@ -322,6 +324,9 @@ mod tests {
             ("/..", "/"),
             ("abc/def/../../..", ".."),
             ("!./foo", "!./foo"),
+            ("../a/a/..", "../a"),
+            ("a/b/../c", "a/c"),
+            ("/a/b/..", "/a"),
         ] {
             assert_eq!(clean(i), o, "clean({i:?})");
         }

@@ -31,8 +31,70 @@ enum Node {
     BeginText,
     EndText,
     WordBoundary(bool),
-    Group(Vec<Node>),
-    Repeat(Box<Node>, char),
+    /// Alternatives, each a sequence.
+    Group(Vec<Vec<Node>>),
+    /// `min` to `max` (unbounded: `None`) repetitions.
+    Repeat(Box<Node>, u32, Option<u32>),
+}
+
+/// Applies a repetition to the last node of `seq`; Go refuses a repetition of nothing and,
+/// with Perl syntax, a repetition directly after another (`a**`). A `?` after the operator
+/// (non-greedy) does not change what matches and is skipped.
+fn repeat_op<'t>(
+    seq: &mut Vec<Node>,
+    after: &'t [u8],
+    min: u32,
+    max: Option<u32>,
+    last_repeat: bool,
+) -> Res<&'t [u8]> {
+    let after = after.strip_prefix(b"?").unwrap_or(after);
+    if last_repeat {
+        return Err(InvalidRegex);
+    }
+    let sub = seq.pop().ok_or(InvalidRegex)?;
+    seq.push(Node::Repeat(Box::new(sub), min, max));
+    Ok(after)
+}
+
+/// Go's `parseInt` for repeat counts: no leading zeros; huge values saturate (and fail the
+/// size check).
+fn parse_int(s: &[u8]) -> Option<(u32, &[u8])> {
+    if !s.first().is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    if s.len() >= 2 && s[0] == b'0' && s[1].is_ascii_digit() {
+        return None;
+    }
+    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    let mut n: u32 = 0;
+    for &d in &s[..digits] {
+        if n >= 100_000_000 {
+            n = u32::MAX;
+            break;
+        }
+        n = n * 10 + u32::from(d - b'0');
+    }
+    Some((n, &s[digits..]))
+}
+
+/// Go's `parseRepeat`: `{n}`, `{n,}` or `{n,m}` at the start of `s`; `None` when `s` does not
+/// have that shape (then '{' is a literal).
+fn parse_repeat(s: &[u8]) -> Option<(u32, Option<u32>, &[u8])> {
+    let (min, s) = parse_int(s.strip_prefix(b"{")?)?;
+    let (max, s) = match s.first()? {
+        b',' => {
+            let s = &s[1..];
+            if s.first()? == &b'}' {
+                (None, s)
+            } else {
+                let (m, s) = parse_int(s)?;
+                (Some(m), s)
+            }
+        }
+        _ => (Some(min), s),
+    };
+    let rest = s.strip_prefix(b"}")?;
+    Some((min, max, rest))
 }
 
 /// Compiles Go regexp source `src` (flags `regexp.Compile` uses: Perl syntax, `^`/`$` at text
@@ -121,84 +183,94 @@ fn perl_group(t: &[u8]) -> Option<(&'static [(u32, u32)], bool)> {
 
 impl<'a> Parser<'a> {
     fn parse(mut self) -> Res<Vec<Node>> {
-        // One sequence per open group; Go's alternation never occurs ('|' is always escaped).
-        let mut stack: Vec<Vec<Node>> = vec![Vec::new()];
+        // One frame per open group, each a list of alternatives (the last one being built).
+        let mut frames: Vec<Vec<Vec<Node>>> = vec![vec![Vec::new()]];
         let mut last_repeat = false;
         while !self.t.is_empty() {
             let mut repeat = false;
-            let cur = stack.len() - 1;
+            let frame = frames.len() - 1;
+            let cur = frames[frame].len() - 1;
+            let seq = &mut frames[frame][cur];
             match self.t[0] {
                 b'(' => {
                     if self.t.get(1) == Some(&b'?') {
-                        // Flag groups are never generated; refuse rather than guess.
+                        // Flag groups cannot be generated ('(' is always escaped).
                         return Err(InvalidRegex);
                     }
-                    stack.push(Vec::new());
+                    frames.push(vec![Vec::new()]);
                     self.t = &self.t[1..];
                 }
                 b')' => {
-                    if stack.len() < 2 {
+                    if frames.len() < 2 {
                         return Err(InvalidRegex);
                     }
-                    let inner = stack.pop().unwrap_or_default();
-                    stack[cur - 1].push(Node::Group(inner));
+                    let alts = frames.pop().unwrap_or_default();
+                    let outer = frames.len() - 1;
+                    let last = frames[outer].len() - 1;
+                    frames[outer][last].push(Node::Group(alts));
                     self.t = &self.t[1..];
                 }
-                b'|' => return Err(InvalidRegex),
+                b'|' => {
+                    frames[frame].push(Vec::new());
+                    self.t = &self.t[1..];
+                }
                 b'^' => {
-                    stack[cur].push(Node::BeginText);
+                    seq.push(Node::BeginText);
                     self.t = &self.t[1..];
                 }
                 b'$' => {
-                    stack[cur].push(Node::EndText);
+                    seq.push(Node::EndText);
                     self.t = &self.t[1..];
                 }
                 b'.' => {
-                    stack[cur].push(Node::AnyNotNl);
+                    seq.push(Node::AnyNotNl);
                     self.t = &self.t[1..];
                 }
                 b'[' => {
                     let node = self.parse_class()?;
-                    stack[cur].push(node);
+                    seq.push(node);
                 }
                 op @ (b'*' | b'+' | b'?') => {
-                    let mut after = &self.t[1..];
-                    if after.first() == Some(&b'?') {
-                        after = &after[1..]; // non-greedy: same set of matches
-                    }
-                    if last_repeat {
-                        return Err(InvalidRegex);
-                    }
-                    let sub = stack[cur].pop().ok_or(InvalidRegex)?;
-                    stack[cur].push(Node::Repeat(Box::new(sub), op as char));
+                    let (min, max) = match op {
+                        b'*' => (0, None),
+                        b'+' => (1, None),
+                        _ => (0, Some(1)),
+                    };
+                    self.t = repeat_op(seq, &self.t[1..], min, max, last_repeat)?;
                     repeat = true;
-                    self.t = after;
                 }
-                b'\\' => {
-                    let node = self.parse_backslash()?;
-                    if let Some(n) = node {
-                        stack[cur].push(n);
+                b'{' => match parse_repeat(self.t) {
+                    Some((min, max, rest)) => {
+                        let too_big = |n: u32| n > 1000;
+                        if too_big(min) || max.is_some_and(|m| too_big(m) || min > m) {
+                            return Err(InvalidRegex);
+                        }
+                        self.t = repeat_op(seq, rest, min, max, last_repeat)?;
+                        repeat = true;
                     }
-                }
+                    None => {
+                        seq.push(Node::Lit(u32::from(b'{')));
+                        self.t = &self.t[1..];
+                    }
+                },
+                b'\\' => self.parse_backslash(seq)?,
                 _ => {
-                    // '{' never starts a valid repeat here ('{' is always escaped), so it and
-                    // every other character is a literal.
                     let (c, rest) = next_rune(self.t)?;
-                    stack[cur].push(Node::Lit(c));
+                    seq.push(Node::Lit(c));
                     self.t = rest;
                 }
             }
             last_repeat = repeat;
         }
-        if stack.len() != 1 {
+        if frames.len() != 1 {
             return Err(InvalidRegex);
         }
-        Ok(stack.pop().unwrap_or_default())
+        Ok(vec![Node::Group(frames.pop().unwrap_or_default())])
     }
 
-    /// A backslash sequence outside a class; `None` for `\Q...\E` (its literals are pushed
-    /// as one group).
-    fn parse_backslash(&mut self) -> Res<Option<Node>> {
+    /// A backslash sequence outside a class, pushed onto `seq`. `\Q...\E` pushes its
+    /// characters one by one (a following repetition applies to the last one, as in Go).
+    fn parse_backslash(&mut self, seq: &mut Vec<Node>) -> Res<()> {
         let t = self.t;
         if t.len() >= 2 {
             let simple = match t[1] {
@@ -210,40 +282,42 @@ impl<'a> Parser<'a> {
                 b'Q' => {
                     // Everything up to \E (or the end, including a generated '$') is literal.
                     let body = &t[2..];
-                    let (lit, rest) = match body.windows(2).position(|w| w == b"\\E") {
+                    let (mut lit, rest) = match body.windows(2).position(|w| w == b"\\E") {
                         Some(i) => (&body[..i], &body[i + 2..]),
                         None => (body, &body[body.len()..]),
                     };
-                    let mut lits = Vec::new();
-                    let mut l = lit;
-                    while !l.is_empty() {
-                        let (c, r) = next_rune(l)?;
-                        lits.push(Node::Lit(c));
-                        l = r;
+                    while !lit.is_empty() {
+                        let (c, r) = next_rune(lit)?;
+                        seq.push(Node::Lit(c));
+                        lit = r;
                     }
                     self.t = rest;
-                    return Ok(Some(Node::Group(lits)));
+                    return Ok(());
                 }
                 _ => None,
             };
             if let Some(n) = simple {
+                seq.push(n);
                 self.t = &t[2..];
-                return Ok(Some(n));
+                return Ok(());
             }
         }
         let mut items = Vec::new();
         if let Some(rest) = parse_unicode_class(t, &mut items)? {
+            seq.push(Node::Class(items, false));
             self.t = rest;
-            return Ok(Some(Node::Class(items, false)));
+            return Ok(());
         }
         if let Some((ranges, neg)) = perl_group(t) {
             append_group(&mut items, ranges, neg);
+            seq.push(Node::Class(items, false));
             self.t = &t[2..];
-            return Ok(Some(Node::Class(items, false)));
+            return Ok(());
         }
         let (c, rest) = parse_escape(t)?;
+        seq.push(Node::Lit(c));
         self.t = rest;
-        Ok(Some(Node::Lit(c)))
+        Ok(())
     }
 
     fn parse_class(&mut self) -> Res<Node> {
@@ -475,18 +549,26 @@ fn emit(node: &Node, out: &mut String) {
         Node::EndText => out.push_str(r"\z"),
         Node::WordBoundary(true) => out.push_str(r"(?-u:\b)"),
         Node::WordBoundary(false) => out.push_str(r"(?-u:\B)"),
-        Node::Group(nodes) => {
+        Node::Group(alts) => {
             out.push_str("(?:");
-            for n in nodes {
-                emit(n, out);
+            for (k, seq) in alts.iter().enumerate() {
+                if k > 0 {
+                    out.push('|');
+                }
+                for n in seq {
+                    emit(n, out);
+                }
             }
             out.push(')');
         }
-        Node::Repeat(sub, op) => {
+        Node::Repeat(sub, min, max) => {
             out.push_str("(?:");
             emit(sub, out);
             out.push(')');
-            out.push(*op);
+            match max {
+                None => out.push_str(&format!("{{{min},}}")),
+                Some(m) => out.push_str(&format!("{{{min},{m}}}")),
+            }
         }
     }
 }

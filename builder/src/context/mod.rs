@@ -37,7 +37,9 @@ mod view;
 pub use gopath::{clean, contains_wildcards, go_match, join_root, BadPattern};
 pub use hash::{HashStats, ENCODING_VERSION};
 pub use ignorefile::{ignore_file_for, load_ignore, read_all, IgnoreFile, MAX_LINE};
-pub use patternmatcher::{matches_or_parent_matches, MatchInfo, Pattern, PatternMatcher};
+pub use patternmatcher::{
+    matches_or_parent_matches, MatchInfo, MatchKind, Pattern, PatternMatcher,
+};
 pub use select::{clean_source, CleanSource};
 pub use statcache::{LoadStatus, StatCache, STAT_CACHE_VERSION};
 pub use view::{ContextView, Entry, EntryKind, Meta, Timestamp};

@@ -11,10 +11,11 @@ use super::ContextError;
 use regex::Regex;
 use std::sync::OnceLock;
 
-/// Regex metacharacters that mean nothing in `filepath.Match` and are escaped when the
-/// pattern is turned into a regex.
+/// Regex metacharacters escaped when the pattern is turned into a regex. Upstream means
+/// `.+()|{}$`, but its bitmap (`[8]byte`, bit `c/8`) overflows for `{`, `|` and `}`, so
+/// those reach Go's regexp unescaped: `a{2}` matches `aa`, `a|b` is an alternation.
 fn should_escape(c: char) -> bool {
-    matches!(c, '.' | '+' | '(' | ')' | '|' | '{' | '}' | '$')
+    matches!(c, '.' | '+' | '(' | ')' | '$')
 }
 
 #[derive(Debug, Clone)]
@@ -24,7 +25,21 @@ enum Kind {
     Prefix(Vec<u8>),
     /// `**name`: the cleaned pattern minus its first two bytes.
     Suffix(Vec<u8>),
-    Regex(Regex),
+    /// The compiled regex and the Go regexp source it was generated as.
+    Regex(Regex, String),
+}
+
+/// How a pattern is matched (patternmatcher's `matchType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchKind {
+    /// Compared with the path as is.
+    Exact,
+    /// `dir/**`: a prefix of the path.
+    Prefix,
+    /// `**name`: a suffix of the path.
+    Suffix,
+    /// A generated regular expression.
+    Regex,
 }
 
 /// One cleaned pattern of a [`PatternMatcher`].
@@ -47,6 +62,18 @@ impl Pattern {
         self.exclusion
     }
 
+    /// How the pattern is matched, and for [`MatchKind::Regex`] the Go regexp source
+    /// generated for it (as patternmatcher's `compile` writes it). Fails for a pattern that
+    /// passes the syntax check but that Go's regexp rejects (such as `[Local-Only]`).
+    pub fn match_kind(&self) -> Result<(MatchKind, Option<&str>), ContextError> {
+        Ok(match self.kind()? {
+            Kind::Exact => (MatchKind::Exact, None),
+            Kind::Prefix(_) => (MatchKind::Prefix, None),
+            Kind::Suffix(_) => (MatchKind::Suffix, None),
+            Kind::Regex(_, src) => (MatchKind::Regex, Some(src.as_str())),
+        })
+    }
+
     fn kind(&self) -> Result<&Kind, ContextError> {
         self.kind
             .get_or_init(|| compile(&self.cleaned))
@@ -65,7 +92,7 @@ impl Pattern {
                 path.as_bytes().ends_with(s)
                     || (s.first() == Some(&b'/') && path.as_bytes() == &s[1..])
             }
-            Kind::Regex(re) => re.is_match(path),
+            Kind::Regex(re, _) => re.is_match(path),
         })
     }
 }
@@ -147,7 +174,7 @@ fn compile(pattern: &str) -> Result<Kind, InvalidRegex> {
         Ty::Suffix => Kind::Suffix(pattern.as_bytes()[2..].to_vec()),
         Ty::Regex => {
             re.push('$');
-            Kind::Regex(goregex::compile(&re)?)
+            Kind::Regex(goregex::compile(&re)?, re)
         }
     })
 }
