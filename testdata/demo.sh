@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The quick start: build strata, make the base rootfs, import it as an image, list and
-# inspect it, and prove it runs under docker when a docker daemon is there.
+# The quick start: build strata, import the busybox base, build the demo image from
+# testdata/demo, run it with strata's sandbox-free check and in docker when a daemon is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -9,11 +9,11 @@ export STRATA_ROOT=${STRATA_ROOT:-$PWD/target/demo-store}
 out=target/demo
 mkdir -p "$out"
 testdata/make-rootfs.sh "$out/base.tar"
-$strata import -c 'CMD ["/bin/sh", "-c", "echo hello from strata"]' -m "strata demo base" \
-  "$out/base.tar" strata-demo:latest
+$strata import -m "busybox base" "$out/base.tar" strata-base:latest
+$strata build -t strata-demo:latest testdata/demo
 $strata images
-$strata inspect strata-demo:latest
 $strata history strata-demo:latest
+$strata inspect --type image strata-demo:latest
 $strata save -o "$out/strata-demo.tar" strata-demo:latest
 echo "saved $out/strata-demo.tar"
 if docker info >/dev/null 2>&1; then
