@@ -356,3 +356,56 @@ fn docker_runs_the_built_image() {
     assert_eq!(out, "1000\n/srv/app\na.conf\napp.txt\nrun.txt\ngone\n");
     tool("docker", &["rmi", &name]);
 }
+
+#[test]
+fn outputs_local_tar_and_archives() {
+    let env = Env::new();
+    env.import_base("base");
+    let ctx = env.path("ctx");
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM base\nRUN echo out > /made && rm /etc/group\n",
+        )],
+    );
+    let dir = env.path("rootfs");
+    let tar = env.path("rootfs.tar");
+    let oci = env.path("oci.tar");
+    let docker = env.path("docker.tar");
+    let spec = |kind: &str, p: &Path| format!("type={kind},dest={}", p.display());
+    build_ok(
+        &env,
+        &ctx,
+        &[
+            "-o",
+            &spec("local", &dir),
+            "-o",
+            &spec("tar", &tar),
+            "-o",
+            &spec("oci", &oci),
+            "-o",
+            &spec("docker", &docker),
+        ],
+    );
+    assert_eq!(fs::read_to_string(dir.join("made")).unwrap(), "out\n");
+    assert!(dir.join("bin/busybox").is_file() && !dir.join("etc/group").exists());
+    let listing = tool("tar", &["-tf", tar.to_str().unwrap()]);
+    assert!(
+        listing.lines().any(|l| l == "made") && !listing.contains("etc/group"),
+        "{listing}"
+    );
+    let other = Env::new();
+    assert!(other
+        .ok(&["load", "-i", docker.to_str().unwrap()])
+        .contains("Loaded image ID: sha256:"));
+    assert!(other
+        .ok(&["load", "-i", oci.to_str().unwrap()])
+        .contains("Loaded image"));
+    let err = String::from_utf8_lossy(&build(&env, &ctx, &["-o", "type=bogus,dest=x"]).stderr)
+        .into_owned();
+    assert!(
+        err.contains("type must be oci, docker, tar or local"),
+        "{err}"
+    );
+}

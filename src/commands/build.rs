@@ -60,6 +60,9 @@ pub struct BuildArgs {
     /// Secret to expose to RUN --mount=type=secret: id=ID,src=FILE
     #[arg(long = "secret", value_name = "id=ID,src=FILE")]
     secrets: Vec<String>,
+    /// Output destination: type=oci|docker,dest=FILE, type=tar,dest=FILE, type=local,dest=DIR
+    #[arg(short = 'o', long = "output", value_name = "type=TYPE,dest=PATH")]
+    outputs: Vec<String>,
     /// The build context directory
     #[arg(default_value = ".")]
     context: PathBuf,
@@ -236,6 +239,11 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
         runtime: Runtime::from_arg(&args.runtime)?,
         secrets: parse_secrets(&args.secrets)?,
     };
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|o| parse_output(o))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     anyhow::ensure!(
         args.context.is_dir(),
         "unable to prepare context: path {:?} not found",
@@ -247,6 +255,9 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let progress: &dyn solver::Progress = if quiet { &QuietProgress } else { &plain };
     let _ = std::io::stderr().is_terminal();
     let result = solver::build(&store, &request, progress)?;
+    for spec in &outputs {
+        write_output(&store, &result, spec)?;
+    }
     if let Some(path) = &args.iidfile {
         std::fs::write(path, result.id.to_string())
             .with_context(|| format!("writing {}", path.display()))?;
@@ -260,4 +271,84 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One `-o` destination.
+#[derive(Debug)]
+struct OutputSpec {
+    kind: String,
+    dest: PathBuf,
+}
+
+fn parse_output(spec: &str) -> anyhow::Result<OutputSpec> {
+    let mut kind = None;
+    let mut dest = None;
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some(("type", v)) => kind = Some(v.to_string()),
+            Some(("dest", v)) => dest = Some(PathBuf::from(v)),
+            // docker's shorthand: `-o DIR` means type=local,dest=DIR.
+            None if !spec.contains('=') => {
+                kind = Some("local".into());
+                dest = Some(PathBuf::from(part));
+            }
+            _ => bail!("invalid --output {spec:?}: expected type=TYPE,dest=PATH"),
+        }
+    }
+    let kind = kind.with_context(|| format!("invalid --output {spec:?}: no type"))?;
+    anyhow::ensure!(
+        matches!(kind.as_str(), "oci" | "docker" | "tar" | "local"),
+        "invalid --output {spec:?}: type must be oci, docker, tar or local"
+    );
+    let dest = dest.with_context(|| format!("invalid --output {spec:?}: no dest"))?;
+    Ok(OutputSpec { kind, dest })
+}
+
+fn write_output(
+    store: &strata_cache::Store,
+    result: &solver::BuildResult,
+    spec: &OutputSpec,
+) -> anyhow::Result<()> {
+    use strata_builder::image::archive::{save_archive, ArchiveFormat, SaveItem};
+    let entry = store
+        .images()?
+        .into_iter()
+        .find(|e| e.digest() == &result.manifest.digest)
+        .context("the built image is not in the store")?;
+    let image = strata_builder::image::Image::load(store, entry)?;
+    let names = image
+        .references()
+        .into_iter()
+        .filter(|r| r.digest().is_none())
+        .collect();
+    let write_file = |f: &dyn Fn(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>| -> anyhow::Result<()> {
+        let file = std::fs::File::create(&spec.dest).with_context(|| format!("creating {}", spec.dest.display()))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        f(&mut out)?;
+        std::io::Write::flush(&mut out)?;
+        Ok(())
+    };
+    match spec.kind.as_str() {
+        "oci" | "docker" => {
+            let format = if spec.kind == "oci" {
+                ArchiveFormat::Oci
+            } else {
+                ArchiveFormat::Docker
+            };
+            let items = [SaveItem { image, names }];
+            write_file(&|out| Ok(save_archive(store, &items, format, out)?))
+        }
+        "local" => {
+            std::fs::create_dir_all(&spec.dest)
+                .with_context(|| format!("creating {}", spec.dest.display()))?;
+            Ok(strata_builder::image::export_rootfs_dir(
+                store, &image, &spec.dest,
+            )?)
+        }
+        _ => write_file(&|out| {
+            Ok(strata_builder::image::export_rootfs_tar(
+                store, &image, out,
+            )?)
+        }),
+    }
 }

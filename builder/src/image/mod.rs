@@ -6,12 +6,14 @@ mod changes;
 mod import;
 mod lookup;
 mod remove;
+mod rootfs;
 mod view;
 
 pub use changes::{apply_changes, config_with_changes, healthcheck_to_oci};
 pub use import::{import_image, ImportOptions, ImportedImage};
 pub use lookup::{find_image, host_platform, Image};
 pub use remove::{prune_images, remove_image, PruneReport, Removed};
+pub use rootfs::{export_rootfs_dir, export_rootfs_tar};
 pub use view::{history_rows, inspect_json, HistoryRow};
 
 use strata_registry::ReferenceError;
