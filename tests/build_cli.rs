@@ -409,3 +409,40 @@ fn outputs_local_tar_and_archives() {
         "{err}"
     );
 }
+
+#[test]
+fn explain_cache_and_no_cache_filter() {
+    let env = Env::new();
+    env.import_base("base");
+    let ctx = env.path("ctx");
+    write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM base AS one\nCOPY a.txt /a.txt\nRUN echo one > /x\n",
+            ),
+            ("a.txt", "1"),
+        ],
+    );
+    build_ok(&env, &ctx, &[]);
+    fs::write(ctx.join("a.txt"), "2").unwrap();
+    let log = build_ok(&env, &ctx, &["--explain-cache"]);
+    assert!(log.contains("cache miss: sources changed"), "{log}");
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM base AS one\nCOPY a.txt /a.txt\nRUN echo two > /x\n",
+        )],
+    );
+    let log = build_ok(&env, &ctx, &["--explain-cache"]);
+    assert!(
+        log.contains("instruction changed from `RUN echo one > /x` to `RUN echo two > /x`"),
+        "{log}"
+    );
+    let log = build_ok(&env, &ctx, &["--no-cache-filter", "one"]);
+    assert!(!log.contains("CACHED"), "{log}");
+    let log = build_ok(&env, &ctx, &[]);
+    assert!(!log.contains(" DONE "), "{log}");
+}

@@ -39,6 +39,12 @@ pub struct BuildArgs {
     /// Do not use cache when building the image
     #[arg(long)]
     no_cache: bool,
+    /// Do not cache the steps of these stages (names or indexes)
+    #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
+    no_cache_filter: Vec<String>,
+    /// Say for each step that misses the cache which of its inputs changed
+    #[arg(long)]
+    explain_cache: bool,
     /// Suppress the build output and print image ID on success
     #[arg(short, long)]
     quiet: bool,
@@ -234,6 +240,8 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
         tags,
         labels: parse_pairs(&args.labels, "--label", false)?,
         no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
+        explain_cache: args.explain_cache,
         compression,
         source_date_epoch,
         runtime: Runtime::from_arg(&args.runtime)?,

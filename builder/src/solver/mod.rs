@@ -46,6 +46,10 @@ pub struct BuildRequest {
     pub labels: BTreeMap<String, String>,
     /// `--no-cache`: run every step.
     pub no_cache: bool,
+    /// `--no-cache-filter`: stages (names or indexes) whose steps all run.
+    pub no_cache_filter: Vec<String>,
+    /// `--explain-cache`: say for each miss which input changed.
+    pub explain_cache: bool,
     /// Layer compression.
     pub compression: LayerCompression,
     /// `SOURCE_DATE_EPOCH`: clamps layer mtimes and sets `created`.
@@ -142,6 +146,7 @@ pub struct StepContext<'a> {
     shared: &'a BuildShared<'a>,
     sandbox: &'a Sandbox,
     step_id: usize,
+    stage: &'a crate::graph::Stage,
 }
 
 impl StepContext<'_> {

@@ -35,6 +35,13 @@ pub enum Event {
     },
     /// A warning (lint, unused build args).
     Warning(String),
+    /// Why a step missed the cache (`--explain-cache`).
+    Explain {
+        /// The step.
+        id: usize,
+        /// The reason.
+        reason: String,
+    },
     /// A step failed.
     Error {
         /// The step.
@@ -94,6 +101,9 @@ impl Progress for PlainProgress {
                 Event::Output { id, line } => {
                     serde_json::json!({"type": "output", "id": id, "line": line, "time": elapsed})
                 }
+                Event::Explain { id, reason } => {
+                    serde_json::json!({"type": "cache-miss", "id": id, "reason": reason, "time": elapsed})
+                }
                 Event::Warning(text) => {
                     serde_json::json!({"type": "warning", "message": text, "time": elapsed})
                 }
@@ -109,6 +119,7 @@ impl Progress for PlainProgress {
                 Event::Done { id, seconds } => format!("#{id} DONE {seconds:.1}s\n"),
                 Event::Output { id, line } => format!("#{id} {elapsed:.3} {line}\n"),
                 Event::Warning(text) => format!("{}\n", text.trim_end()),
+                Event::Explain { id, reason } => format!("#{id} cache miss: {reason}\n"),
                 Event::Error { id, message } => format!("#{id} ERROR: {message}\n"),
             }
         };

@@ -153,6 +153,7 @@ fn solve_stage(
             shared,
             sandbox: &shared.sandbox,
             step_id: id,
+            stage,
         };
         match solve_step(&ctx, step, &mut state, results) {
             Ok(_) if !visible => {}
@@ -257,6 +258,42 @@ fn step_key(
     Ok((key.finish(), inputs))
 }
 
+/// Why no record matches: compares the inputs with those of records that share the parent.
+fn explain_miss(
+    store: &Store,
+    parent: &CacheKey,
+    inputs: &BTreeMap<String, String>,
+) -> Result<String, SolveError> {
+    let siblings = store.cache_find_by_parent(parent)?;
+    if siblings.is_empty() {
+        return Ok("no cached result follows the previous step (it changed, or this step never ran after it)".into());
+    }
+    let mut best: Option<Vec<String>> = None;
+    for record in &siblings {
+        let mut changed = Vec::new();
+        for (name, value) in inputs {
+            match record.inputs.get(name) {
+                Some(old) if old == value => {}
+                Some(old) if name == "instruction" => {
+                    changed.push(format!("instruction changed from `{old}` to `{value}`"))
+                }
+                Some(_) => changed.push(format!("{name} changed")),
+                None => changed.push(format!("{name} is new")),
+            }
+        }
+        for name in record.inputs.keys().filter(|k| !inputs.contains_key(*k)) {
+            changed.push(format!("{name} is gone"));
+        }
+        if changed.is_empty() {
+            changed.push("build arguments used by the step changed".into());
+        }
+        if best.as_ref().is_none_or(|b| changed.len() < b.len()) {
+            best = Some(changed);
+        }
+    }
+    Ok(best.unwrap_or_default().join("; "))
+}
+
 fn makes_layer(step: &Step) -> bool {
     step.run.is_some()
         || matches!(
@@ -294,7 +331,12 @@ fn solve_step(
         state.key = key;
         return Ok(true);
     }
-    if !shared.request.no_cache {
+    let stage_filtered = shared.request.no_cache_filter.iter().any(|f| {
+        ctx.stage.name.as_deref() == Some(f.to_lowercase().as_str())
+            || *f == ctx.stage.index.to_string()
+    });
+    let use_cache = !shared.request.no_cache && !stage_filtered;
+    if use_cache {
         if let Some(record) = store.cache_get(&key)? {
             let _ = store.cache_touch(&key);
             let layer = match (&record.layer, &record.diff_id) {
@@ -316,6 +358,17 @@ fn solve_step(
             state.key = key;
             return Ok(true);
         }
+    }
+    if shared.request.explain_cache {
+        let reason = if !use_cache {
+            "the cache is disabled for this step (--no-cache / --no-cache-filter)".to_string()
+        } else {
+            explain_miss(store, &state.key, &inputs)?
+        };
+        shared.progress.event(Event::Explain {
+            id: ctx.step_id,
+            reason,
+        });
     }
     let lowers = rootfs::snapshots(store, &state.layers)?;
     let tmp = tempdir(store, "step")?;
