@@ -36,6 +36,20 @@ fn chunk(len: usize, seed: u32) -> Vec<u8> {
     v
 }
 
+/// CPU seconds (user + system) this process used so far, all threads included.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / 100.0
+}
+
 fn main() {
     let mib: usize = std::env::var("STRATA_BENCH_MIB")
         .ok()
@@ -69,15 +83,16 @@ fn main() {
                 threads,
                 ..LayerOptions::default()
             };
-            let start = Instant::now();
+            let (start, cpu) = (Instant::now(), cpu_seconds());
             // Hashed like the store does, then dropped (fsync is not what is measured).
             let mut sink = DigestWriter::new(std::io::sink());
             let info = write_layer(&dir, &opts, &mut sink).expect("write_layer");
             let secs = start.elapsed().as_secs_f64();
+            let cpu = cpu_seconds() - cpu;
             let (_, blob_digest, blob_size) = sink.finish();
             let mb = info.uncompressed_size as f64 / (1 << 20) as f64;
             println!(
-                "{compression:?} threads={threads}: {secs:.2} s, {:.0} MiB/s, blob {:.0} MiB",
+                "{compression:?} threads={threads}: {secs:.2} s, {:.0} MiB/s, cpu {cpu:.2} s, blob {:.0} MiB",
                 mb / secs,
                 blob_size as f64 / (1 << 20) as f64
             );

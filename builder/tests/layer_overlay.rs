@@ -221,3 +221,57 @@ fn redirected_directories_are_refused() {
     assert!(err.to_string().contains("redirect"), "{err}");
     assert!(err.to_string().contains("moved"), "{err}");
 }
+
+/// A layer that deletes a directory and makes a new one of the same name (`.wh.d`, then `d/`)
+/// hides the old contents both when applied and when unpacked as a lower dir.
+#[test]
+fn whiteout_then_directory_replaces_the_lower_directory() {
+    let t = tempfile::tempdir().unwrap();
+    let lower = t.path().join("lower");
+    std::fs::create_dir_all(lower.join("d")).unwrap();
+    std::fs::write(lower.join("d/old"), b"old").unwrap();
+    let lower_blob = layer_of(&lower, false);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, kind: tar::EntryType, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_mode(0o755);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    add(".wh.d", tar::EntryType::Regular, b"");
+    add("d/", tar::EntryType::Directory, b"");
+    add("d/new", tar::EntryType::Regular, b"new");
+    let upper_tar = b.into_inner().unwrap();
+
+    let applied = t.path().join("applied");
+    std::fs::create_dir(&applied).unwrap();
+    extract(&lower_blob, &applied, &ExtractOptions::default());
+    extract_layer(&upper_tar[..], &applied, &ExtractOptions::default()).unwrap();
+    let expected = view(&applied);
+    assert!(expected.contains_key(Path::new("d/new")));
+    assert!(!expected.contains_key(Path::new("d/old")));
+
+    if !rustix::process::geteuid().is_root() {
+        return;
+    }
+    let (l1, l2, v) = (t.path().join("l1"), t.path().join("l2"), t.path().join("v"));
+    for d in [&l1, &l2, &v] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let as_lower = ExtractOptions {
+        as_overlay_lower: true,
+        ..ExtractOptions::default()
+    };
+    extract(&lower_blob, &l1, &as_lower);
+    extract_layer(&upper_tar[..], &l2, &as_lower).unwrap();
+    assert_eq!(
+        get_xattr(&l2.join("d"), "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
+    let Some(stack) = Overlay::mount(&[&l2, &l1], None, &v) else {
+        eprintln!("skipping: overlayfs mount failed");
+        return;
+    };
+    assert_eq!(view(&stack.merged), expected);
+}

@@ -179,6 +179,29 @@ fn os(b: &[u8]) -> &OsStr {
     OsStr::from_bytes(b)
 }
 
+/// A numeric header field as Go's reader takes it: octal padded with spaces or NULs (empty
+/// is 0), or GNU base-256 when the top bit is set.
+fn number(field: &[u8]) -> Option<u64> {
+    if let Some((&first, rest)) = field.split_first() {
+        if first & 0x80 != 0 {
+            let mut v = u64::from(first & 0x7f);
+            for &b in rest {
+                v = v.checked_mul(256)?.checked_add(u64::from(b))?;
+            }
+            return Some(v);
+        }
+    }
+    let text = field
+        .split(|&b| b == 0)
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    if text.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(std::str::from_utf8(text).ok()?, 8).ok()
+}
+
 fn parse_time(s: &str) -> Option<Timespec> {
     let (secs, frac) = match s.split_once('.') {
         Some((a, b)) => (a, b),
@@ -208,14 +231,15 @@ impl Extractor<'_> {
             path: name.to_string(),
             reason,
         };
-        let h = entry.header();
-        let mode = h.mode().map_err(|e| invalid(e.to_string()))? & 0o7777;
-        let mut uid = h.uid().map_err(|e| invalid(e.to_string()))?;
-        let mut gid = h.gid().map_err(|e| invalid(e.to_string()))?;
+        let old = entry.header().as_old();
+        let field = |bytes: &[u8], what: &str| {
+            number(bytes).ok_or_else(|| invalid(format!("invalid {what} field in tar header")))
+        };
+        let mode = field(&old.mode, "mode")? as u32 & 0o7777;
+        let mut uid = field(&old.uid, "uid")?;
+        let mut gid = field(&old.gid, "gid")?;
         let mut mtime = Timespec {
-            tv_sec: h
-                .mtime()
-                .map_or(0, |t| i64::try_from(t).unwrap_or(i64::MAX)),
+            tv_sec: i64::try_from(field(&old.mtime, "mtime")?).unwrap_or(i64::MAX),
             tv_nsec: 0,
         };
         let mut xattrs = Vec::new();
@@ -308,6 +332,13 @@ impl Extractor<'_> {
             .map_err(err("resolving parent"))?;
         let existing = rootfs::lstat_at(dir.as_fd(), base).map_err(err("stat"))?;
         let is_dir = kind == EntryType::Directory;
+        // In a lower dir, a directory that replaces this layer's own whiteout (`.wh.d` then
+        // `d/`) must hide what lies below, so it becomes opaque rather than merging.
+        let replaces_whiteout = self.opts.as_overlay_lower
+            && is_dir
+            && existing == Some(FileType::CharacterDevice)
+            && rustix::fs::statat(&dir, os(base), AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| st.st_rdev == 0);
         if let Some(ft) = existing {
             // As docker: only a directory onto a directory merges; anything else replaces.
             if !(is_dir && ft == FileType::Directory) {
@@ -333,6 +364,10 @@ impl Extractor<'_> {
                 .map_err(|e| err("open dir")(e.into()))?;
                 self.owner_and_xattrs(fd.as_fd(), &meta)
                     .map_err(err("metadata"))?;
+                if replaces_whiteout {
+                    self.mark_opaque(fd.as_fd())
+                        .map_err(err("setting opaque xattr"))?;
+                }
                 self.dirs.push(PendingDir {
                     comps: comps.iter().map(|c| c.to_vec()).collect(),
                     mode: meta.mode,
@@ -594,13 +629,8 @@ impl Extractor<'_> {
                 .dir(parent, true)
                 .map_err(err("resolving parent"))?
                 .ok_or_else(|| err("resolving parent")(Errno::NOENT.into()))?;
-            let key = if self.opts.overlay_userxattr {
-                whiteout::OVERLAY_OPAQUE_USER
-            } else {
-                whiteout::OVERLAY_OPAQUE_TRUSTED
-            };
-            rustix::fs::fsetxattr(&dir, key, b"y", XattrFlags::empty())
-                .map_err(|e| err("setting opaque xattr")(e.into()))?;
+            self.mark_opaque(dir.as_fd())
+                .map_err(err("setting opaque xattr"))?;
         } else if let Some(dir) = self
             .root
             .dir(parent, false)
@@ -616,6 +646,16 @@ impl Extractor<'_> {
         }
         self.stats.opaque_dirs += 1;
         Ok(())
+    }
+
+    /// Marks a lower-dir directory opaque for overlayfs.
+    fn mark_opaque(&self, dir: BorrowedFd<'_>) -> io::Result<()> {
+        let key = if self.opts.overlay_userxattr {
+            whiteout::OVERLAY_OPAQUE_USER
+        } else {
+            whiteout::OVERLAY_OPAQUE_TRUSTED
+        };
+        rustix::fs::fsetxattr(dir, key, b"y", XattrFlags::empty()).map_err(Into::into)
     }
 
     /// Sets directory modes and times once nothing more is added below them.
@@ -677,5 +717,17 @@ mod tests {
         let t = parse_time("-1.5").unwrap();
         assert_eq!((t.tv_sec, t.tv_nsec), (-2, 500_000_000));
         assert!(parse_time("x").is_none());
+    }
+
+    #[test]
+    fn parses_numbers_leniently() {
+        assert_eq!(number(b"0000755\0"), Some(0o755));
+        assert_eq!(number(b" 755 \0"), Some(0o755));
+        assert_eq!(number(b"\0\0\0\0"), Some(0));
+        assert_eq!(
+            number(&[0x80, 0, 0, 0, 0, 0x2d, 0xc6, 0xc0]),
+            Some(3_000_000)
+        );
+        assert_eq!(number(b"9"), None);
     }
 }
