@@ -446,3 +446,49 @@ fn explain_cache_and_no_cache_filter() {
     let log = build_ok(&env, &ctx, &[]);
     assert!(!log.contains(" DONE "), "{log}");
 }
+
+#[test]
+fn ctrl_c_cancels_cleanly() {
+    let env = Env::new();
+    env.import_base("base");
+    let ctx = env.path("ctx");
+    write(
+        &ctx,
+        &[("Dockerfile", "FROM base\nRUN echo started && sleep 37.5\n")],
+    );
+    let before = env.snapshot();
+    let child = env
+        .cmd(&["build", "-t", "cancelled", ctx.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    tool("kill", &["-INT", &child.id().to_string()]);
+    let start = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        start.elapsed().as_secs() < 20,
+        "the running step is killed, not waited for"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the build was cancelled"), "{err}");
+    let procs = tool("ps", &["-eo", "args"]);
+    assert!(
+        !procs.contains("sleep 37.5"),
+        "the step's process is gone:\n{procs}"
+    );
+    let mounts = fs::read_to_string("/proc/mounts").unwrap();
+    assert!(
+        !mounts.contains(env.root().to_str().unwrap()),
+        "no mount left:\n{mounts}"
+    );
+    let tmp = env.root().join("strata/v1/tmp");
+    let left: Vec<_> = fs::read_dir(&tmp)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "temp dirs removed: {left:?}");
+    assert_eq!(env.snapshot().0, before.0, "nothing tagged");
+    let report = env.ok(&["system", "check"]);
+    assert!(report.contains("store is"), "{report}");
+}

@@ -246,7 +246,18 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
         source_date_epoch,
         runtime: Runtime::from_arg(&args.runtime)?,
         secrets: parse_secrets(&args.secrets)?,
+        cancel: strata_builder::sandbox::CancelToken::new(),
     };
+    // Ctrl-C cancels cleanly: the running step is killed and temp dirs are removed; a second
+    // Ctrl-C exits at once.
+    let cancel = request.cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        if cancel.is_cancelled() {
+            std::process::exit(130);
+        }
+        eprintln!("cancelling the build...");
+        cancel.cancel();
+    });
     let outputs = args
         .outputs
         .iter()

@@ -21,7 +21,7 @@ use crate::dockerfile::scope::FrontendOptions;
 use crate::graph::{compile, BuildGraph};
 use crate::image::find_image;
 use crate::layer::LayerCompression;
-use crate::sandbox::{Runtime, Sandbox};
+use crate::sandbox::{CancelToken, Runtime, Sandbox};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -58,6 +58,8 @@ pub struct BuildRequest {
     pub runtime: Runtime,
     /// `--secret id=...,src=...`.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// Cancels the build (Ctrl-C): the running step is killed, no further step starts.
+    pub cancel: CancelToken,
 }
 
 /// What a build produced.
@@ -117,6 +119,9 @@ pub enum SolveError {
     /// A step failed: `Dockerfile:7: cause`, then the quoted line.
     #[error("{0}")]
     Step(String),
+    /// The build was cancelled.
+    #[error("the build was cancelled")]
+    Cancelled,
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),

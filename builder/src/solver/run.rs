@@ -125,7 +125,11 @@ pub fn run_step(
     }
     let status = {
         let mut out = ctx.output();
-        ctx.sandbox.run(&spec, StepIo::combined(&mut out))?
+        ctx.sandbox.run_cancellable(
+            &spec,
+            StepIo::combined(&mut out),
+            &ctx.shared.request.cancel,
+        )?
     };
     if !status.success() {
         let shown = if plan.args.len() == 3 && plan.args[1] == "-c" {

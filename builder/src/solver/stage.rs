@@ -52,17 +52,19 @@ pub fn solve_all(shared: &BuildShared<'_>) -> Result<BTreeMap<usize, StageResult
                                 .unwrap_or_else(|e| e.into_inner())
                                 .insert(index, result);
                         }
-                        Err(err) => errors.lock().unwrap_or_else(|e| e.into_inner()).push(err),
+                        Err(err) => {
+                            // The first failure stops the stages running beside this one.
+                            shared.request.cancel.cancel();
+                            errors.lock().unwrap_or_else(|e| e.into_inner()).push(err)
+                        }
                     }
                 });
             }
         });
-        if let Some(err) = errors
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-            .into_iter()
-            .next()
-        {
+        let mut errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
+        // Report the failure that caused the cancellation, not the stages it stopped.
+        errors.sort_by_key(|e| matches!(e, SolveError::Cancelled));
+        if let Some(err) = errors.into_iter().next() {
             return Err(err);
         }
     }
@@ -139,6 +141,9 @@ fn solve_stage(
 ) -> Result<StageResult, SolveError> {
     let mut state = base_result(shared, stage, results)?;
     for (i, step) in stage.steps.iter().enumerate() {
+        if shared.request.cancel.is_cancelled() {
+            return Err(SolveError::Cancelled);
+        }
         // Metadata steps only change the config: like BuildKit, they get no progress entry.
         let visible = makes_layer(step);
         let id = if visible { shared.next_step_id() } else { 0 };
@@ -169,6 +174,12 @@ fn solve_stage(
                         seconds: started.elapsed().as_secs_f64(),
                     });
                 }
+            }
+            Err(
+                SolveError::Cancelled
+                | SolveError::Sandbox(crate::sandbox::SandboxError::Cancelled),
+            ) => {
+                return Err(SolveError::Cancelled);
             }
             Err(err) => {
                 shared.progress.event(Event::Error {
