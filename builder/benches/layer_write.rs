@@ -1,15 +1,32 @@
 //! Layer-writer throughput: a generated 1 GiB tree (64 files of 16 MiB, compressible about
 //! 3:1 like typical binaries and text) written as a layer with each compression at 1 and 2
 //! threads. Run with `cargo bench -p strata-builder --bench layer_write`;
-//! `STRATA_BENCH_MIB=256` changes the size, `STRATA_BENCH_DIR=path` writes an existing tree.
+//! `STRATA_BENCH_MIB=256` changes the size, `STRATA_BENCH_DATA=random|zero` the content,
+//! `STRATA_BENCH_DIR=path` writes an existing tree instead.
 
 use std::path::PathBuf;
 use std::time::Instant;
 use strata_builder::layer::{write_layer, LayerCompression, LayerOptions};
 use strata_cache::DigestWriter;
 
-/// Text-like bytes: runs of words, numbers and a little noise.
-fn chunk(len: usize, seed: u32) -> Vec<u8> {
+/// Text-like bytes: runs of words, numbers and a little noise (or, with `kind`, random bytes
+/// or zeros).
+fn chunk(len: usize, seed: u32, kind: &str) -> Vec<u8> {
+    if kind == "zero" {
+        return vec![0; len];
+    }
+    if kind == "random" {
+        let mut x = u64::from(seed) | 1;
+        let mut v = Vec::with_capacity(len);
+        while v.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        v.truncate(len);
+        return v;
+    }
     const WORDS: [&[u8]; 8] = [
         b"the ",
         b"layer ",
@@ -55,6 +72,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1024);
+    let kind = std::env::var("STRATA_BENCH_DATA").unwrap_or_else(|_| "text".into());
     let _tmp;
     let dir: PathBuf = match std::env::var_os("STRATA_BENCH_DIR") {
         Some(d) => d.into(),
@@ -64,14 +82,19 @@ fn main() {
             for i in 0..files {
                 let sub = _tmp.path().join(format!("d{}", i % 8));
                 std::fs::create_dir_all(&sub).unwrap();
-                std::fs::write(sub.join(format!("f{i}")), chunk(16 << 20, i as u32 + 1)).unwrap();
+                std::fs::write(
+                    sub.join(format!("f{i}")),
+                    chunk(16 << 20, i as u32 + 1, &kind),
+                )
+                .unwrap();
             }
             _tmp.path().to_path_buf()
         }
     };
-    println!("tree: {} ({mib} MiB)", dir.display());
+    println!("tree: {} ({mib} MiB of {kind})", dir.display());
     for compression in [
         LayerCompression::None,
+        LayerCompression::Zstd(1),
         LayerCompression::Zstd(3),
         LayerCompression::Gzip(6),
         LayerCompression::Gzip(1),
