@@ -460,3 +460,12 @@ fn replacing_dirs_and_files_as_docker_does() {
     assert!(!dest.join("deleted").exists());
     assert!(!dest.join(".wh.deleted").exists());
 }
+
+#[test]
+fn truncated_streams_fail() {
+    let mut tar = archive(&[file(b"big", &[7u8; 5000])]);
+    tar.truncate(512 + 2048);
+    let s = Sandbox::new();
+    let err = extract_layer(&tar[..], &s.dest(), &merged()).unwrap_err();
+    assert!(err.to_string().contains("truncated"), "{err}");
+}

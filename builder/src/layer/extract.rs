@@ -388,7 +388,15 @@ impl Extractor<'_> {
                 )
                 .map_err(|e| err("create")(e.into()))?;
                 let mut file = File::from(fd);
+                let want = entry.size();
                 let n = io::copy(&mut entry, &mut file).map_err(ExtractError::Read)?;
+                // The reader ends a truncated stream quietly; a short file must not pass.
+                if n != want {
+                    return Err(ExtractError::Read(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("{name}: truncated: {n} of {want} bytes"),
+                    )));
+                }
                 self.stats.bytes += n;
                 self.owner_and_xattrs(file.as_fd(), &meta)
                     .map_err(err("metadata"))?;
