@@ -61,7 +61,7 @@ fn read_all_edge_cases() {
 fn overlong_line_is_an_error_like_bufio_scanner() {
     let ok = "a".repeat(MAX_LINE);
     assert_eq!(read(&format!("{ok}\nb")), [ok.clone(), "b".to_string()]);
-    assert_eq!(read(&ok), [ok.clone()]);
+    assert_eq!(read(&ok), std::slice::from_ref(&ok));
     let long = "a".repeat(MAX_LINE + 1);
     let err = read_all(
         format!("x\n{long}\n").as_bytes(),

@@ -25,9 +25,8 @@ pub fn clean(path: &str) -> String {
         dotdot = 1;
     }
     while r < n {
-        if p[r] == b'/' {
-            r += 1;
-        } else if p[r] == b'.' && (r + 1 == n || p[r + 1] == b'/') {
+        // An empty element or ".": skip it.
+        if p[r] == b'/' || (p[r] == b'.' && (r + 1 == n || p[r + 1] == b'/')) {
             r += 1;
         } else if p[r] == b'.' && p.get(r + 1) == Some(&b'.') && (r + 2 == n || p[r + 2] == b'/') {
             r += 2;
@@ -165,12 +164,8 @@ fn scan_chunk(mut pattern: &[u8]) -> (bool, &[u8], &[u8]) {
     let mut i = 0;
     while i < pattern.len() {
         match pattern[i] {
-            b'\\' => {
-                // A trailing backslash is reported by match_chunk.
-                if i + 1 < pattern.len() {
-                    i += 1;
-                }
-            }
+            // A trailing backslash is reported by match_chunk.
+            b'\\' if i + 1 < pattern.len() => i += 1,
             b'[' => inrange = true,
             b']' => inrange = false,
             b'*' if !inrange => break,

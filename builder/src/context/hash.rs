@@ -1,21 +1,24 @@
 //! Content digests of selected context entries.
 //!
 //! Encoding (version [`ENCODING_VERSION`]), every integer big-endian, every byte string
-//! prefixed with its length as u64:
-//! - file content: sha256 of the bytes;
-//! - node: sha256 of `"strata.context.node\0"`, u32 version, u8 kind (1 file, 2 dir,
-//!   3 symlink, 4 fifo, 5 socket, 6 char device, 7 block device), u32 permission bits
-//!   (`mode & 0o7777`), u32 uid, u32 gid, then for a file u64 size + content digest, for a
-//!   symlink its target, for a device u64 rdev, for a directory u64 child count and per child
-//!   (byte order of names) its name and node digest;
-//! - selection: sha256 of `"strata.context.selection\0"`, u32 version, u64 count, and per
-//!   selected entry its name (path relative to the context), u8 kind and the node digest, or
-//!   for a directory (COPY takes its contents, not the directory) the children list alone.
+//! prefixed with its length as u64. A selection's digest is sha256 of
+//! `"strata.context.selection\0"`, u32 version, u64 count of selected entries, and per entry
+//! its name (path relative to the context) followed by
+//! - for a directory (COPY takes its contents, not the directory itself): u8 2, then its
+//!   contents;
+//! - otherwise its node.
+//!
+//! A node is u8 kind (1 file, 2 dir, 3 symlink, 4 fifo, 5 socket, 6 char device, 7 block
+//! device), u32 permission bits (`mode & 0o7777`), u32 uid, u32 gid, then for a file u64 size
+//! and the 32-byte sha256 of its content, for a symlink its target, for a device u64 rdev,
+//! for a directory its contents. Contents are, per child in byte order of names, u8 1, the
+//! name and the child's node, then u8 0. [`ContextView::entry_digest`] hashes
+//! `"strata.context.entry\0"`, u32 version and one node.
 //!
 //! Times are never part of it. Nothing here uses `std::hash::Hash` or serde, so the digests
 //! only change when this format (and its version) does.
 
-use super::statcache::StatCache;
+use super::statcache::{StatCache, Sum};
 use super::view::{ContextView, Entry, EntryKind, Meta, Timestamp};
 use super::{io_err, ContextError};
 use std::io::Read;
@@ -51,8 +54,7 @@ pub struct HashStats {
 /// Per-entry digests computed so far.
 #[derive(Debug)]
 pub(crate) struct Memo {
-    content: Vec<OnceLock<(Digest, u64)>>,
-    node: Vec<OnceLock<Digest>>,
+    content: Vec<OnceLock<(Sum, u64)>>,
     hashed: AtomicU64,
     reused: AtomicU64,
     bytes: AtomicU64,
@@ -62,7 +64,6 @@ impl Memo {
     pub(crate) fn new(n: usize) -> Memo {
         Memo {
             content: (0..n).map(|_| OnceLock::new()).collect(),
-            node: (0..n).map(|_| OnceLock::new()).collect(),
             hashed: AtomicU64::new(0),
             reused: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -70,34 +71,46 @@ impl Memo {
     }
 }
 
-/// Helpers for the explicit encoding.
-struct Enc(Hasher);
+/// The explicit encoding, buffered so that small fields do not each go through sha256's
+/// update.
+struct Enc {
+    hasher: Hasher,
+    buf: Vec<u8>,
+}
 
 impl Enc {
     fn new(tag: &[u8]) -> Enc {
-        let mut h = Hasher::new();
-        h.update(tag);
-        h.update(&ENCODING_VERSION.to_be_bytes());
-        Enc(h)
+        let mut e = Enc {
+            hasher: Hasher::new(),
+            buf: Vec::with_capacity(64 * 1024),
+        };
+        e.raw(tag);
+        e.u32(ENCODING_VERSION);
+        e
+    }
+    fn raw(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= 60 * 1024 {
+            self.hasher.update(&self.buf);
+            self.buf.clear();
+        }
     }
     fn u8(&mut self, v: u8) {
-        self.0.update(&[v]);
+        self.raw(&[v]);
     }
     fn u32(&mut self, v: u32) {
-        self.0.update(&v.to_be_bytes());
+        self.raw(&v.to_be_bytes());
     }
     fn u64(&mut self, v: u64) {
-        self.0.update(&v.to_be_bytes());
+        self.raw(&v.to_be_bytes());
     }
     fn bytes(&mut self, b: &[u8]) {
         self.u64(b.len() as u64);
-        self.0.update(b);
+        self.raw(b);
     }
-    fn digest(&mut self, d: &Digest) {
-        self.0.update(d.as_bytes());
-    }
-    fn finish(self) -> Digest {
-        self.0.finish().0
+    fn finish(mut self) -> Digest {
+        self.hasher.update(&self.buf);
+        self.hasher.finish().0
     }
 }
 
@@ -164,49 +177,36 @@ impl ContextView {
         enc.u64(selected.len() as u64);
         for (e, &i) in selected.iter().zip(&idx) {
             enc.bytes(e.path.as_bytes());
-            enc.u8(kind_code(&self.entries[i].kind));
-            let d = if self.entries[i].is_dir() {
-                self.compute_nodes(i);
-                self.children_digest(i)
+            if self.entries[i].is_dir() {
+                enc.u8(kind_code(&EntryKind::Dir));
+                self.encode_contents(&mut enc, i);
             } else {
-                self.node_digest(i)
-            };
-            enc.digest(&d);
+                self.encode_node(&mut enc, i);
+            }
         }
         Ok(enc.finish())
     }
 
-    /// The node digest of one entry (its metadata and, for a directory, everything below).
+    /// The digest of one entry: its metadata and, for a directory, everything below it.
     pub fn entry_digest(&self, entry: &Entry, cache: &StatCache) -> Result<Digest, ContextError> {
         let i = self.index_for(entry)?;
         self.ensure_content(&[i], cache)?;
-        Ok(self.node_digest(i))
+        let mut enc = Enc::new(b"strata.context.entry\0");
+        self.encode_node(&mut enc, i);
+        Ok(enc.finish())
     }
 
-    fn node_digest(&self, i: usize) -> Digest {
-        self.compute_nodes(i);
-        *self.memo.node[i]
-            .get()
-            .unwrap_or_else(|| unreachable_node(i))
-    }
-
-    /// Computes node digests of the subtree of `root`, children before parents (the entries
-    /// are in depth-first pre-order, so reverse order visits every child before its parent).
-    fn compute_nodes(&self, root: usize) {
-        if self.memo.node[root].get().is_some() {
-            return;
-        }
-        for i in (root..self.subtree_end[root]).rev() {
-            if self.memo.node[i].get().is_none() {
-                let d = self.encode_node(i);
-                let _ = self.memo.node[i].set(d);
-            }
+    /// A node: the entry's own fields, then for a directory its contents.
+    fn encode_node(&self, enc: &mut Enc, i: usize) {
+        self.encode_fields(enc, i);
+        if self.entries[i].is_dir() {
+            self.encode_contents(enc, i);
         }
     }
 
-    fn encode_node(&self, i: usize) -> Digest {
+    /// Everything of a node except a directory's contents.
+    fn encode_fields(&self, enc: &mut Enc, i: usize) {
         let e = &self.entries[i];
-        let mut enc = Enc::new(b"strata.context.node\0");
         enc.u8(kind_code(&e.kind));
         enc.u32(e.meta.permissions());
         enc.u32(e.meta.uid);
@@ -218,72 +218,83 @@ impl ContextView {
                     .copied()
                     .unwrap_or_else(|| unreachable_content(i));
                 enc.u64(len);
-                enc.digest(&d);
+                enc.raw(&d);
             }
             EntryKind::Symlink(t) => enc.bytes(t.as_bytes()),
             EntryKind::CharDevice | EntryKind::BlockDevice => enc.u64(e.meta.rdev),
-            EntryKind::Dir => enc.digest(&self.children_digest(i)),
-            EntryKind::Fifo | EntryKind::Socket => {}
+            EntryKind::Dir | EntryKind::Fifo | EntryKind::Socket => {}
         }
-        enc.finish()
     }
 
-    /// Digest of a directory's children: names and node digests (children computed).
-    fn children_digest(&self, i: usize) -> Digest {
-        let mut children = Vec::new();
-        let mut j = i + 1;
-        while j < self.subtree_end[i] {
-            children.push(j);
-            j = self.subtree_end[j];
+    /// A directory's contents, streamed in walk order (depth first, names sorted), closing
+    /// each directory with a 0 marker; iterative so depth cannot exhaust the stack.
+    fn encode_contents(&self, enc: &mut Enc, dir: usize) {
+        let mut open = vec![self.subtree_end[dir]];
+        for k in dir + 1..self.subtree_end[dir] {
+            while open.last().is_some_and(|&end| k >= end) {
+                enc.u8(0);
+                open.pop();
+            }
+            enc.u8(1);
+            enc.bytes(self.entries[k].name().as_bytes());
+            self.encode_fields(enc, k);
+            if self.entries[k].is_dir() {
+                open.push(self.subtree_end[k]);
+            }
         }
-        let mut enc = Enc::new(b"strata.context.children\0");
-        enc.u64(children.len() as u64);
-        for j in children {
-            enc.bytes(self.entries[j].name().as_bytes());
-            enc.digest(
-                self.memo.node[j]
-                    .get()
-                    .unwrap_or_else(|| unreachable_node(j)),
-            );
+        for _ in open {
+            enc.u8(0);
         }
-        enc.finish()
     }
 
     /// Makes sure every regular file below `roots` has a content digest: from this view's
     /// memo, else the stat cache, else by reading it (in parallel).
     fn ensure_content(&self, roots: &[usize], cache: &StatCache) -> Result<(), ContextError> {
         let start = SystemTime::now();
-        cache.note_root(self.root.as_os_str().as_bytes());
+        let root = self.root.as_os_str().as_bytes();
+        cache.note_root(root);
         let mut seen = vec![false; self.entries.len()];
         let mut misses = Vec::new();
-        for &r in roots {
-            for i in r..self.subtree_end[r] {
-                let e = &self.entries[i];
-                if seen[i] || e.kind != EntryKind::File || self.memo.content[i].get().is_some() {
-                    continue;
-                }
-                seen[i] = true;
-                let key = self.host_path(e);
-                match cache.lookup(key.as_os_str().as_bytes(), &e.meta) {
-                    Some(d) => {
-                        let _ = self.memo.content[i].set((d, e.meta.size));
-                        self.memo.reused.fetch_add(1, Ordering::Relaxed);
+        let mut reused = 0;
+        let mut key = Vec::with_capacity(256);
+        {
+            let mut lookups = cache.lookups();
+            for &r in roots {
+                let end = self.subtree_end[r];
+                let below = self.entries[r..end].iter().zip(&mut seen[r..end]);
+                for (off, (e, seen)) in below.enumerate() {
+                    let i = r + off;
+                    if *seen || e.kind != EntryKind::File || self.memo.content[i].get().is_some() {
+                        continue;
                     }
-                    None => misses.push(i),
+                    *seen = true;
+                    host_key(&mut key, root, &e.resolved);
+                    match lookups.get(&key, &e.meta) {
+                        Some(d) => {
+                            let _ = self.memo.content[i].set((d, e.meta.size));
+                            reused += 1;
+                        }
+                        None => misses.push(i),
+                    }
                 }
             }
         }
+        self.memo.reused.fetch_add(reused, Ordering::Relaxed);
         // Largest first, so one big file does not start last and hold up the batch.
         misses.sort_by_key(|&i| std::cmp::Reverse(self.entries[i].meta.size));
+        let mut fresh = Vec::new();
         for (i, digest, len, meta) in self.hash_files(&misses)? {
-            let _ = self.memo.content[i].set((digest, len));
+            let sum = *digest.as_bytes();
+            let _ = self.memo.content[i].set((sum, len));
             self.memo.hashed.fetch_add(1, Ordering::Relaxed);
             self.memo.bytes.fetch_add(len, Ordering::Relaxed);
             if !is_racy(&meta, start) && meta.size == len {
-                let key = self.host_path(&self.entries[i]);
-                cache.insert(key.as_os_str().as_bytes(), &meta, &digest);
+                let mut key = Vec::new();
+                host_key(&mut key, root, &self.entries[i].resolved);
+                fresh.push((key, meta, sum));
             }
         }
+        cache.insert_all(fresh);
         Ok(())
     }
 
@@ -352,12 +363,17 @@ impl ContextView {
     }
 }
 
-#[cold]
-fn unreachable_node(i: usize) -> &'static Digest {
-    panic!("context hash: node {i} used before it was computed")
+/// The stat cache key of an entry: its host path as bytes.
+fn host_key(key: &mut Vec<u8>, root: &[u8], rel: &str) {
+    key.clear();
+    key.extend_from_slice(root);
+    if !rel.is_empty() {
+        key.push(b'/');
+        key.extend_from_slice(rel.as_bytes());
+    }
 }
 
 #[cold]
-fn unreachable_content(i: usize) -> (Digest, u64) {
+fn unreachable_content(i: usize) -> (Sum, u64) {
     panic!("context hash: content of entry {i} used before it was hashed")
 }

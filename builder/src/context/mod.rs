@@ -33,6 +33,7 @@ mod patternmatcher;
 mod select;
 mod statcache;
 mod view;
+mod walk;
 
 pub use gopath::{clean, contains_wildcards, go_match, join_root, BadPattern};
 pub use hash::{HashStats, ENCODING_VERSION};

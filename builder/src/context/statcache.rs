@@ -16,7 +16,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use strata_cache::{Digest, Hasher};
+use strata_cache::Hasher;
 
 /// Version of the stat cache file format.
 pub const STAT_CACHE_VERSION: u32 = 1;
@@ -47,10 +47,13 @@ impl Key {
     }
 }
 
+/// A content digest (sha256) as raw bytes.
+pub(crate) type Sum = [u8; 32];
+
 #[derive(Debug, Clone)]
 struct Record {
     key: Key,
-    digest: Digest,
+    digest: Sum,
     /// Looked up or inserted since loading: known to describe a live file.
     used: bool,
 }
@@ -147,34 +150,27 @@ impl StatCache {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The digest recorded for `path` if its stat data still matches `meta`.
-    pub(crate) fn lookup(&self, path: &[u8], meta: &Meta) -> Option<Digest> {
-        let mut inner = self.lock();
-        let hit = match inner.records.get_mut(path) {
-            Some(r) if r.key == Key::of(meta) => {
-                r.used = true;
-                Some(r.digest)
-            }
-            _ => None,
-        };
-        drop(inner);
-        let counter = if hit.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        hit
+    /// Starts a batch of lookups under one lock.
+    pub(crate) fn lookups(&self) -> Lookups<'_> {
+        Lookups {
+            inner: self.lock(),
+            cache: self,
+            hits: 0,
+            misses: 0,
+        }
     }
 
-    /// Records `digest` for `path` with stat data `meta`.
-    pub(crate) fn insert(&self, path: &[u8], meta: &Meta, digest: &Digest) {
-        let record = Record {
-            key: Key::of(meta),
-            digest: *digest,
-            used: true,
-        };
-        self.lock().records.insert(path.to_vec(), record);
+    /// Records digests with the stat data they are valid for, keyed by host path.
+    pub(crate) fn insert_all(&self, records: Vec<(Vec<u8>, Meta, Sum)>) {
+        let mut inner = self.lock();
+        for (path, meta, digest) in records {
+            let record = Record {
+                key: Key::of(&meta),
+                digest,
+                used: true,
+            };
+            inner.records.insert(path, record);
+        }
     }
 
     /// Notes that files under `root` were hashed, so records there that were not used are
@@ -248,7 +244,7 @@ impl StatCache {
                 w.write_all(&r.key.ctime.nsec.to_le_bytes())?;
                 w.write_all(&r.key.ino.to_le_bytes())?;
                 w.write_all(&r.key.mode.to_le_bytes())?;
-                w.write_all(r.digest.as_bytes())?;
+                w.write_all(&r.digest)?;
             }
             let sum = w.hasher.digest();
             w.inner.write_all(sum.as_bytes())?;
@@ -256,6 +252,38 @@ impl StatCache {
             file.sync_all()
         };
         body().map_err(io_err(tmp))
+    }
+}
+
+/// Lookups holding the cache's lock (one lock for a whole walk, not one per file).
+pub(crate) struct Lookups<'a> {
+    inner: std::sync::MutexGuard<'a, Inner>,
+    cache: &'a StatCache,
+    hits: u64,
+    misses: u64,
+}
+
+impl Lookups<'_> {
+    /// The digest recorded for `path` if its stat data still matches `meta`.
+    pub(crate) fn get(&mut self, path: &[u8], meta: &Meta) -> Option<Sum> {
+        match self.inner.records.get_mut(path) {
+            Some(r) if r.key == Key::of(meta) => {
+                r.used = true;
+                self.hits += 1;
+                Some(r.digest)
+            }
+            _ => {
+                self.misses += 1;
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Lookups<'_> {
+    fn drop(&mut self) {
+        self.cache.hits.fetch_add(self.hits, Ordering::Relaxed);
+        self.cache.misses.fetch_add(self.misses, Ordering::Relaxed);
     }
 }
 
@@ -283,7 +311,7 @@ impl<W: Write> Write for HashingWriter<W> {
 /// Reads and checks a cache file, streaming; any defect rejects the whole file.
 fn read_records(f: fs::File) -> Result<HashMap<Vec<u8>, Record>, String> {
     let mut r = HashingReader {
-        inner: BufReader::new(f),
+        inner: BufReader::with_capacity(256 * 1024, f),
         hasher: Hasher::new(),
     };
     let io = |e: io::Error| format!("truncated or unreadable ({e})");
@@ -297,7 +325,9 @@ fn read_records(f: fs::File) -> Result<HashMap<Vec<u8>, Record>, String> {
         return Err(format!("version {version}, expected {STAT_CACHE_VERSION}"));
     }
     let count = u64::from_le_bytes(r.array().map_err(io)?);
-    let mut records = HashMap::new();
+    let mut records = HashMap::with_capacity(count.min(1 << 20) as usize);
+    // size, mtime sec+nsec, ctime sec+nsec, inode, mode, digest
+    const FIXED: usize = 8 + 8 + 4 + 8 + 4 + 8 + 4 + 32;
     for _ in 0..count {
         let len = u32::from_le_bytes(r.array().map_err(io)?) as usize;
         if len > MAX_PATH {
@@ -305,22 +335,24 @@ fn read_records(f: fs::File) -> Result<HashMap<Vec<u8>, Record>, String> {
         }
         let mut path = vec![0u8; len];
         r.read_exact(&mut path).map_err(io)?;
+        let b: [u8; FIXED] = r.array().map_err(io)?;
+        let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or_default());
+        let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap_or_default());
         let key = Key {
-            size: u64::from_le_bytes(r.array().map_err(io)?),
+            size: u64_at(0),
             mtime: Timestamp {
-                sec: i64::from_le_bytes(r.array().map_err(io)?),
-                nsec: u32::from_le_bytes(r.array().map_err(io)?),
+                sec: u64_at(8) as i64,
+                nsec: u32_at(16),
             },
             ctime: Timestamp {
-                sec: i64::from_le_bytes(r.array().map_err(io)?),
-                nsec: u32::from_le_bytes(r.array().map_err(io)?),
+                sec: u64_at(20) as i64,
+                nsec: u32_at(28),
             },
-            ino: u64::from_le_bytes(r.array().map_err(io)?),
-            mode: u32::from_le_bytes(r.array().map_err(io)?),
+            ino: u64_at(32),
+            mode: u32_at(40),
         };
-        let raw: [u8; 32] = r.array().map_err(io)?;
-        // Digest has no raw constructor on purpose; these bytes are checksummed below.
-        let digest = Digest::from_hex(&hex::encode(raw)).map_err(|e| e.to_string())?;
+        let mut digest: Sum = [0; 32];
+        digest.copy_from_slice(&b[44..76]);
         records.insert(
             path,
             Record {

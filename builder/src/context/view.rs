@@ -2,11 +2,10 @@
 //! the ignore rules, in a fixed order, without following any symlink.
 
 use super::hash::Memo;
-use super::patternmatcher::{MatchInfo, PatternMatcher};
+use super::patternmatcher::PatternMatcher;
 use super::{io_err, ContextError};
 use std::collections::HashMap;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -45,7 +44,7 @@ pub struct Meta {
 }
 
 impl Meta {
-    fn from_std(m: &fs::Metadata) -> Meta {
+    pub(crate) fn from_std(m: &fs::Metadata) -> Meta {
         Meta {
             mode: m.mode(),
             uid: m.uid(),
@@ -97,7 +96,7 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
-    fn from_meta(ft: fs::FileType) -> EntryKind {
+    pub(crate) fn from_meta(ft: fs::FileType) -> EntryKind {
         if ft.is_dir() {
             EntryKind::Dir
         } else if ft.is_symlink() {
@@ -156,17 +155,6 @@ pub struct ContextView {
     pub(crate) memo: Memo,
 }
 
-/// A directory being walked whose entry may not be emitted yet (it is excluded, but an
-/// exception may re-include something inside it).
-struct Level {
-    entry: Entry,
-    info: MatchInfo,
-    /// Index in `entries` once emitted.
-    emitted: Option<usize>,
-    /// The host path when the name is not UTF-8 (an error only if the directory is emitted).
-    bad_name: Option<PathBuf>,
-}
-
 impl ContextView {
     /// Walks `root` applying the ignore `patterns` (as read by
     /// [`read_all`](super::read_all)).
@@ -189,31 +177,17 @@ impl ContextView {
             kind: EntryKind::Dir,
             meta: Meta::from_std(&meta),
         };
-        let mut w = Walker {
-            matcher,
-            entries: vec![root_entry.clone()],
-            subtree_end: vec![0],
-            stack: vec![Level {
-                entry: root_entry,
-                info: MatchInfo::default(),
-                emitted: Some(0),
-                bad_name: None,
-            }],
-        };
-        w.walk_dir(&root, "")?;
-        let n = w.entries.len();
-        w.subtree_end[0] = n;
-        let index = w
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.path.clone(), i))
-            .collect();
+        let walked = super::walk::walk(&root, root_entry, matcher)?;
+        let n = walked.entries.len();
+        let mut index = HashMap::with_capacity(n);
+        for (i, e) in walked.entries.iter().enumerate() {
+            index.insert(e.path.clone(), i);
+        }
         Ok(ContextView {
             memo: Memo::new(n),
             root,
-            entries: w.entries,
-            subtree_end: w.subtree_end,
+            entries: walked.entries,
+            subtree_end: walked.subtree_end,
             index,
         })
     }
@@ -257,118 +231,5 @@ impl ContextView {
 
     pub(crate) fn index_of(&self, resolved: &str) -> Option<usize> {
         self.index.get(resolved).copied()
-    }
-}
-
-struct Walker<'a> {
-    matcher: &'a PatternMatcher,
-    entries: Vec<Entry>,
-    subtree_end: Vec<usize>,
-    stack: Vec<Level>,
-}
-
-impl Walker<'_> {
-    /// Walks the directory on top of the stack (host path `dir`, relative path `rel`).
-    fn walk_dir(&mut self, dir: &Path, rel: &str) -> Result<(), ContextError> {
-        let excluded_dir = self.stack.last().is_some_and(|l| l.emitted.is_none());
-        let read = match fs::read_dir(dir) {
-            Ok(r) => r,
-            // fsutil skips unreadable directories that are excluded anyway.
-            Err(e) if excluded_dir && e.kind() == std::io::ErrorKind::PermissionDenied => {
-                return Ok(())
-            }
-            Err(e) => return Err(io_err(dir)(e)),
-        };
-        let mut children = Vec::new();
-        for de in read {
-            let de = de.map_err(io_err(dir))?;
-            children.push(de);
-        }
-        children.sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
-        for de in children {
-            let name = de.file_name();
-            let host = de.path();
-            let name_str = String::from_utf8_lossy(name.as_bytes());
-            let path = if rel.is_empty() {
-                name_str.into_owned()
-            } else {
-                format!("{rel}/{name_str}")
-            };
-            let meta = de.metadata().map_err(io_err(&host))?;
-            let kind = EntryKind::from_meta(meta.file_type());
-            let parent_info = &self
-                .stack
-                .last()
-                .map(|l| &l.info)
-                .cloned()
-                .unwrap_or_default();
-            let (excluded, info) = self
-                .matcher
-                .matches_using_parent_results(&path, parent_info)?;
-            let is_dir = kind == EntryKind::Dir;
-            if excluded && !(is_dir && self.matcher.may_have_exception_inside(&path)) {
-                continue;
-            }
-            let mut entry = Entry {
-                resolved: path.clone(),
-                path,
-                kind,
-                meta: Meta::from_std(&meta),
-            };
-            let bad_name = name.to_str().is_none().then(|| host.clone());
-            if !excluded && !is_dir {
-                if let Some(path) = bad_name.clone() {
-                    return Err(ContextError::NonUtf8Name { path });
-                }
-            }
-            if let EntryKind::Symlink(target) = &mut entry.kind {
-                let t = fs::read_link(&host).map_err(io_err(&host))?;
-                *target = t
-                    .to_str()
-                    .ok_or_else(|| ContextError::NonUtf8Name { path: host.clone() })?
-                    .to_string();
-            }
-            if is_dir {
-                let child_rel = entry.path.clone();
-                self.stack.push(Level {
-                    entry,
-                    info,
-                    emitted: None,
-                    bad_name,
-                });
-                if !excluded {
-                    self.emit_pending()?;
-                }
-                self.walk_dir(&host, &child_rel)?;
-                if let Some(level) = self.stack.pop() {
-                    if let Some(i) = level.emitted {
-                        self.subtree_end[i] = self.entries.len();
-                    }
-                }
-            } else {
-                self.emit_pending()?;
-                let i = self.entries.len();
-                self.entries.push(entry);
-                self.subtree_end.push(i + 1);
-            }
-        }
-        Ok(())
-    }
-
-    /// Emits the directories on the stack that are not emitted yet: something inside them
-    /// is included, so they are part of the view (fsutil's lazy parent emission).
-    fn emit_pending(&mut self) -> Result<(), ContextError> {
-        for level in self.stack.iter_mut() {
-            if level.emitted.is_none() {
-                if let Some(path) = level.bad_name.take() {
-                    return Err(ContextError::NonUtf8Name { path });
-                }
-                let i = self.entries.len();
-                self.entries.push(level.entry.clone());
-                self.subtree_end.push(i + 1);
-                level.emitted = Some(i);
-            }
-        }
-        Ok(())
     }
 }
