@@ -25,7 +25,25 @@ fn build_tree(root: &Path) -> u64 {
     total
 }
 
+/// CPU time (user + system, all threads) of this process so far, from /proc: a figure
+/// that, unlike wall time, does not depend on what else the machine is running.
+fn cpu_time() -> Duration {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let field = |n: usize| -> u64 {
+        rest.split_whitespace()
+            .nth(n)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0)
+    };
+    let ticks = field(11) + field(12);
+    // The kernel reports clock ticks of 1/100 s (USER_HZ) on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
 struct Run {
+    cpu: Duration,
     walk: Duration,
     load: Duration,
     hash: Duration,
@@ -35,6 +53,7 @@ struct Run {
 }
 
 fn run(root: &Path, cache_path: &Path) -> (Run, strata_cache::Digest, StatCache) {
+    let cpu0 = cpu_time();
     let t0 = Instant::now();
     let view = ContextView::open(root, &[] as &[&str]).unwrap();
     let walk = t0.elapsed();
@@ -47,6 +66,7 @@ fn run(root: &Path, cache_path: &Path) -> (Run, strata_cache::Digest, StatCache)
     let hash = t2.elapsed();
     let s = view.hash_stats();
     let run = Run {
+        cpu: cpu_time().saturating_sub(cpu0),
         walk,
         load,
         hash,
@@ -59,11 +79,12 @@ fn run(root: &Path, cache_path: &Path) -> (Run, strata_cache::Digest, StatCache)
 
 fn print(label: &str, r: &Run) {
     println!(
-        "{label:<18} total {:>8.1} ms  (walk {:>6.1} ms, cache load {:>5.1} ms, hash {:>7.1} ms)  hashed {:>5}  reused {:>5}",
+        "{label:<18} total {:>8.1} ms  (walk {:>6.1} ms, cache load {:>5.1} ms, hash {:>7.1} ms)  cpu {:>5} ms  hashed {:>5}  reused {:>5}",
         r.total.as_secs_f64() * 1e3,
         r.walk.as_secs_f64() * 1e3,
         r.load.as_secs_f64() * 1e3,
         r.hash.as_secs_f64() * 1e3,
+        r.cpu.as_millis(),
         r.hashed,
         r.reused
     );

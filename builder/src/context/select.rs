@@ -118,8 +118,9 @@ impl ContextView {
     /// followed inside the view. A source with wildcards (`*`, `?`, `[`; `\` escapes) selects
     /// every entry below its wildcard-free prefix whose relative path matches the rest with
     /// `filepath.Match`, not descending into matched directories; matching nothing selects
-    /// nothing (BuildKit allows empty wildcards). Matched symlinks are followed too. Results
-    /// keep source order, then walk order.
+    /// nothing (BuildKit allows empty wildcards), but a wildcard-free prefix that does not
+    /// exist is an error naming it (BuildKit fails the copy there too). Matched symlinks are
+    /// followed too. Results keep source order, then walk order.
     pub fn select(&self, sources: &[String]) -> Result<Vec<Entry>, ContextError> {
         let mut out = Vec::new();
         for src in sources {
