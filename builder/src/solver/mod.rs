@@ -1,12 +1,14 @@
-//! The solver: runs a compiled [`BuildGraph`](crate::graph::BuildGraph) against the store.
-//! Stages of one level of the graph run at the same time; each step is looked up in the
-//! build cache by a key chained from its parent's (see [`key`]); a miss runs the step (RUN
-//! in the sandbox, COPY/ADD into a staging tree, WORKDIR's mkdir), writes its layer streamed
-//! into the store and records it. The target stage is exported as an image and tagged.
+//! The solver: runs a compiled [`BuildGraph`] against the store.
+//! Stages of one level of the graph run at the same time. Each step becomes an [`ops::Op`]
+//! (the scheduler sees nothing else): it is looked up in the build cache by a key chained
+//! from its parent's (see [`key`]); a miss executes it (RUN in the sandbox, COPY/ADD into a
+//! staging tree, WORKDIR's mkdir), writes its layer streamed into the store and records it.
+//! The target stage is exported as an image and tagged.
 
 mod copy;
 mod export;
 pub mod key;
+pub mod ops;
 mod progress;
 pub mod rootfs;
 mod run;

@@ -2,12 +2,11 @@
 //! each looked up in the build cache first.
 
 use super::key::KeyBuilder;
+use super::ops::{plan, OpEnv, PlannedStep};
 use super::progress::Event;
 use super::rootfs::{self, LayerRef};
-use super::{copy, run, BuildShared, SolveError, StepContext};
-use crate::context::ContextView;
-use crate::dockerfile::instructions::Instruction;
-use crate::graph::{Base, Source, Stage, Step};
+use super::{BuildShared, SolveError, StepContext};
+use crate::graph::{Base, Stage};
 use crate::image::find_image;
 use crate::layer::{write_layer, LayerOptions};
 use chrono::{DateTime, Utc};
@@ -98,7 +97,7 @@ fn base_result(
     }
 }
 
-fn image_result(store: &Store, reference: &str) -> Result<StageResult, SolveError> {
+pub(super) fn image_result(store: &Store, reference: &str) -> Result<StageResult, SolveError> {
     let image =
         find_image(store, reference).map_err(|e| SolveError::Image(format!("{reference}: {e}")))?;
     let layers = image
@@ -121,17 +120,12 @@ fn image_result(store: &Store, reference: &str) -> Result<StageResult, SolveErro
     })
 }
 
-fn step_name(stage: &Stage, step_index: usize, step: &Step) -> String {
+fn step_name(stage: &Stage, step_index: usize, total: usize, text: &str) -> String {
     let prefix = match &stage.name {
-        Some(name) => format!("[{name} {}/{}]", step_index + 1, stage.steps.len()),
-        None => format!(
-            "[stage-{} {}/{}]",
-            stage.index,
-            step_index + 1,
-            stage.steps.len()
-        ),
+        Some(name) => format!("[{name} {}/{total}]", step_index + 1),
+        None => format!("[stage-{} {}/{total}]", stage.index, step_index + 1),
     };
-    format!("{prefix} {}", step.command.code)
+    format!("{prefix} {text}")
 }
 
 fn solve_stage(
@@ -140,17 +134,19 @@ fn solve_stage(
     results: &Mutex<BTreeMap<usize, StageResult>>,
 ) -> Result<StageResult, SolveError> {
     let mut state = base_result(shared, stage, results)?;
-    for (i, step) in stage.steps.iter().enumerate() {
+    let planned = plan(stage);
+    let total = planned.len();
+    for (i, step) in planned.iter().enumerate() {
         if shared.request.cancel.is_cancelled() {
             return Err(SolveError::Cancelled);
         }
         // Metadata steps only change the config: like BuildKit, they get no progress entry.
-        let visible = makes_layer(step);
+        let visible = step.op.makes_layer();
         let id = if visible { shared.next_step_id() } else { 0 };
         if visible {
             shared.progress.event(Event::Step {
                 id,
-                name: step_name(stage, i, step),
+                name: step_name(stage, i, total, &step.text),
             });
         }
         let started = Instant::now();
@@ -186,7 +182,7 @@ fn solve_stage(
                     id,
                     message: err.to_string(),
                 });
-                let lines = step.command.lines();
+                let lines = step.lines;
                 let rendered = crate::dockerfile::instructions::FrontendError::at(
                     err.to_string(),
                     lines.start,
@@ -198,75 +194,6 @@ fn solve_stage(
         }
     }
     Ok(state)
-}
-
-/// What a step contributes to its key besides the parent key.
-fn step_key(
-    ctx: &StepContext<'_>,
-    step: &Step,
-    parent: &CacheKey,
-    results: &Mutex<BTreeMap<usize, StageResult>>,
-) -> Result<(CacheKey, BTreeMap<String, String>), SolveError> {
-    let mut inputs = BTreeMap::new();
-    let kind = match &step.command.instruction {
-        Instruction::Run(_) => "run",
-        Instruction::Copy(_) => "copy",
-        Instruction::Add(_) => "add",
-        Instruction::Workdir(_) => "workdir",
-        _ => "meta",
-    };
-    let mut key = KeyBuilder::new(kind, Some(parent));
-    key.field("instruction", step.command.code.as_bytes());
-    inputs.insert("instruction".to_string(), step.command.code.clone());
-    let env: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    key.list(
-        "used-args",
-        &step
-            .used_args
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>(),
-    );
-    if let Some(plan) = &step.run {
-        key.list("args", &plan.args)
-            .list("env", &env)
-            .field("user", step.user.as_bytes());
-        key.field("workdir", step.workdir.as_bytes());
-        inputs.insert("env".into(), env.join("\n"));
-    }
-    if let Instruction::Copy(c) | Instruction::Add(c) = &step.command.instruction {
-        key.field("workdir", step.workdir.as_bytes());
-        let digest = match &step.source {
-            Some(Source::Context) | None => {
-                let view = ctx.shared.context()?;
-                let selected = view.select(&c.sources).map_err(SolveError::context)?;
-                view.digest(&selected, &ctx.shared.stat_cache)
-                    .map_err(SolveError::context)?
-                    .to_string()
-            }
-            Some(Source::Stage(i)) => results
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(i)
-                .map(|r| r.key.digest().to_string())
-                .ok_or_else(|| SolveError::Internal(format!("stage {i} not built")))?,
-            Some(Source::Image(r)) => image_result(ctx.shared.store, r)?.key.digest().to_string(),
-            Some(Source::Scratch) => "scratch".into(),
-        };
-        let contents: Vec<String> = c
-            .contents
-            .iter()
-            .map(|s| format!("{}\0{}", s.path, s.data))
-            .collect();
-        key.field("sources", digest.as_bytes())
-            .list("heredocs", &contents);
-        inputs.insert("sources".into(), digest);
-    }
-    if let Some(dir) = &step.mkdir {
-        key.field("mkdir", dir.as_bytes())
-            .field("user", step.user.as_bytes());
-    }
-    Ok((key.finish(), inputs))
 }
 
 /// Why no record matches: compares the inputs with those of records that share the parent.
@@ -305,25 +232,20 @@ fn explain_miss(
     Ok(best.unwrap_or_default().join("; "))
 }
 
-fn makes_layer(step: &Step) -> bool {
-    step.run.is_some()
-        || matches!(
-            step.command.instruction,
-            Instruction::Copy(_) | Instruction::Add(_)
-        )
-        || step.mkdir.is_some()
-}
-
 /// Runs or reuses one step; returns whether it was a cache hit.
 fn solve_step(
     ctx: &StepContext<'_>,
-    step: &Step,
+    step: &PlannedStep,
     state: &mut StageResult,
     results: &Mutex<BTreeMap<usize, StageResult>>,
 ) -> Result<bool, SolveError> {
     let shared = ctx.shared;
     let store = shared.store;
-    let (key, inputs) = step_key(ctx, step, &state.key, results)?;
+    let env = OpEnv {
+        ctx,
+        stages: results,
+    };
+    let (key, inputs) = step.op.cache_key(&env, &state.key)?;
     let now = super::export::timestamp(shared.request.source_date_epoch);
     let record_history = |state: &mut StageResult, layer: bool, created: DateTime<Utc>| {
         if let Some(h) = &step.history {
@@ -336,7 +258,7 @@ fn solve_step(
             });
         }
     };
-    if !makes_layer(step) {
+    if !step.op.makes_layer() {
         let created = state.created.unwrap_or(now);
         record_history(state, false, created);
         state.key = key;
@@ -385,64 +307,13 @@ fn solve_step(
     let tmp = tempdir(store, "step")?;
     let tree = tmp.path().join("tree");
     std::fs::create_dir(&tree).map_err(|e| SolveError::Io(tree.display().to_string(), e))?;
-    let overlay = match &step.command.instruction {
-        Instruction::Run(_) => {
-            let work = tmp.path().join("work");
-            let empty = tmp.path().join("empty");
-            for d in [&work, &empty] {
-                std::fs::create_dir(d).map_err(|e| SolveError::Io(d.display().to_string(), e))?;
-            }
-            run::run_step(ctx, step, &lowers, &tree, &work, &empty)?;
-            true
-        }
-        Instruction::Copy(c) | Instruction::Add(c) => {
-            let is_add = matches!(step.command.instruction, Instruction::Add(_));
-            match &step.source {
-                Some(Source::Context) | None => copy::copy_into(
-                    c,
-                    is_add,
-                    true,
-                    shared.context()?,
-                    &step.workdir,
-                    &lowers,
-                    &tree,
-                )?,
-                Some(source) => {
-                    let layers = match source {
-                        Source::Stage(i) => results
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get(i)
-                            .map(|r| r.layers.clone())
-                            .unwrap_or_default(),
-                        Source::Image(r) => image_result(store, r)?.layers,
-                        _ => vec![],
-                    };
-                    let merged = merged_tree(store, &layers)?;
-                    let view = ContextView::open(&merged.path().join("root"), &[] as &[&str])
-                        .map_err(SolveError::context)?;
-                    copy::copy_into(c, is_add, false, &view, &step.workdir, &lowers, &tree)?;
-                }
-            }
-            false
-        }
-        _ => {
-            let dir = step.mkdir.clone().unwrap_or_default();
-            if rootfs::find(&lowers, &dir).is_none() {
-                let (uid, gid, _) = rootfs::resolve_user(&lowers, &step.user)?;
-                let path = tree.join(dir.trim_start_matches('/'));
-                std::fs::create_dir_all(&path)
-                    .map_err(|e| SolveError::Io(path.display().to_string(), e))?;
-                std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
-                    .map_err(|e| SolveError::Io(path.display().to_string(), e))?;
-            }
-            false
-        }
-    };
+    let scratch = tmp.path().join("scratch");
+    std::fs::create_dir(&scratch).map_err(|e| SolveError::Io(scratch.display().to_string(), e))?;
+    let overlay = step.op.exec(&env, &lowers, &scratch, &tree)?;
     let empty = std::fs::read_dir(&tree)
         .map(|mut d| d.next().is_none())
         .unwrap_or(false);
-    let mut record = CacheRecord::new(key, step.command.code.clone());
+    let mut record = CacheRecord::new(key, step.text.clone());
     record.created = now;
     record.last_used = now;
     record.parent_key = Some(state.key);
@@ -500,7 +371,10 @@ fn commit_layer(
 }
 
 /// A stage's or image's layers applied in order into one directory (for COPY --from).
-fn merged_tree(store: &Store, layers: &[LayerRef]) -> Result<tempfile::TempDir, SolveError> {
+pub(super) fn merged_tree(
+    store: &Store,
+    layers: &[LayerRef],
+) -> Result<tempfile::TempDir, SolveError> {
     let tmp = tempdir(store, "from")?;
     let root = tmp.path().join("root");
     std::fs::create_dir(&root).map_err(|e| SolveError::Io(root.display().to_string(), e))?;

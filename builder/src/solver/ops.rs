@@ -1,0 +1,323 @@
+//! The solver's view of a step: an [`Op`] with a cache key and an execution. This module is
+//! the one place where Dockerfile steps become ops ([`plan`]); the scheduler in `stage.rs`
+//! sees only ops, keys and layers.
+
+use super::key::KeyBuilder;
+use super::stage::{image_result, merged_tree, StageResult};
+use super::{copy, rootfs, run, SolveError, StepContext};
+use crate::context::ContextView;
+use crate::dockerfile::instructions::{Copy, Instruction, LineRange};
+use crate::graph::{HistoryEntry, Source, Stage, Step};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use strata_cache::CacheKey;
+
+/// What an op may read besides its own data: the step context and finished stages.
+pub struct OpEnv<'a> {
+    /// The step's context (store, sandbox, build context, progress).
+    pub ctx: &'a StepContext<'a>,
+    /// Stages solved so far, by Dockerfile position.
+    pub stages: &'a Mutex<BTreeMap<usize, StageResult>>,
+}
+
+impl OpEnv<'_> {
+    fn stage(&self, index: usize) -> Result<StageResult, SolveError> {
+        self.stages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&index)
+            .cloned()
+            .ok_or_else(|| SolveError::Internal(format!("stage {index} was not built")))
+    }
+}
+
+/// Named inputs of a key, kept in the cache record for `--explain-cache`.
+pub type Inputs = BTreeMap<String, String>;
+
+/// One step as the solver runs it.
+pub trait Op: Send + Sync {
+    /// Whether the op changes the file system (metadata-only ops never run).
+    fn makes_layer(&self) -> bool;
+    /// The key of the op's result: `parent` chained with everything the op reads.
+    fn cache_key(
+        &self,
+        env: &OpEnv<'_>,
+        parent: &CacheKey,
+    ) -> Result<(CacheKey, Inputs), SolveError>;
+    /// Leaves the op's changes in `tree` (an empty directory) on top of `lowers`; `scratch` is
+    /// a private directory on the same file system. Returns whether `tree` is an overlay upper
+    /// dir (whose whiteouts the layer writer must convert).
+    fn exec(
+        &self,
+        env: &OpEnv<'_>,
+        lowers: &[PathBuf],
+        scratch: &Path,
+        tree: &Path,
+    ) -> Result<bool, SolveError>;
+}
+
+/// A step ready to solve: its op and what is shown and recorded about it.
+pub struct PlannedStep {
+    /// The op.
+    pub op: Box<dyn Op>,
+    /// The instruction as written (progress, cache record).
+    pub text: String,
+    /// Its Dockerfile lines (errors).
+    pub lines: LineRange,
+    /// The history entry it adds.
+    pub history: Option<HistoryEntry>,
+}
+
+/// The ops of a stage, in order.
+pub fn plan(stage: &Stage) -> Vec<PlannedStep> {
+    stage
+        .steps
+        .iter()
+        .map(|step| {
+            let op: Box<dyn Op> = match &step.command.instruction {
+                Instruction::Run(_) if step.run.is_some() => Box::new(RunOp(step.clone())),
+                Instruction::Copy(c) => Box::new(CopyOp {
+                    step: step.clone(),
+                    copy: c.clone(),
+                    is_add: false,
+                }),
+                Instruction::Add(c) => Box::new(CopyOp {
+                    step: step.clone(),
+                    copy: c.clone(),
+                    is_add: true,
+                }),
+                _ => match &step.mkdir {
+                    Some(dir) => Box::new(MkdirOp {
+                        dir: dir.clone(),
+                        user: step.user.clone(),
+                    }),
+                    None => Box::new(MetaOp),
+                },
+            };
+            PlannedStep {
+                op,
+                text: step.command.code.clone(),
+                lines: step.command.lines(),
+                history: step.history.clone(),
+            }
+        })
+        .collect()
+}
+
+fn base_key(kind: &str, parent: &CacheKey, step: &Step) -> (KeyBuilder, Inputs) {
+    let mut key = KeyBuilder::new(kind, Some(parent));
+    key.field("instruction", step.command.code.as_bytes());
+    let used: Vec<String> = step
+        .used_args
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    key.list("used-args", &used);
+    let mut inputs = Inputs::new();
+    inputs.insert("instruction".into(), step.command.code.clone());
+    inputs.insert("build-args".into(), used.join("\n"));
+    (key, inputs)
+}
+
+/// ENV, LABEL, CMD...: config only; the config is assembled from the graph at export.
+struct MetaOp;
+
+impl Op for MetaOp {
+    fn makes_layer(&self) -> bool {
+        false
+    }
+    fn cache_key(
+        &self,
+        _env: &OpEnv<'_>,
+        parent: &CacheKey,
+    ) -> Result<(CacheKey, Inputs), SolveError> {
+        // Metadata does not change the file system: later steps chain from the same key.
+        Ok((*parent, Inputs::new()))
+    }
+    fn exec(&self, _: &OpEnv<'_>, _: &[PathBuf], _: &Path, _: &Path) -> Result<bool, SolveError> {
+        Ok(false)
+    }
+}
+
+/// RUN: the process in the sandbox on an overlay of the layers.
+struct RunOp(Step);
+
+impl Op for RunOp {
+    fn makes_layer(&self) -> bool {
+        true
+    }
+    fn cache_key(
+        &self,
+        _env: &OpEnv<'_>,
+        parent: &CacheKey,
+    ) -> Result<(CacheKey, Inputs), SolveError> {
+        let step = &self.0;
+        let (mut key, mut inputs) = base_key("run", parent, step);
+        let env: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if let Some(plan) = &step.run {
+            key.list("args", &plan.args);
+            let mounts: Vec<String> = plan
+                .mounts
+                .iter()
+                .map(|(m, s)| format!("{m:?} {s:?}"))
+                .collect();
+            key.list("mounts", &mounts);
+        }
+        key.list("env", &env)
+            .field("user", step.user.as_bytes())
+            .field("workdir", step.workdir.as_bytes());
+        inputs.insert("env".into(), env.join("\n"));
+        inputs.insert("user".into(), step.user.clone());
+        inputs.insert("workdir".into(), step.workdir.clone());
+        Ok((key.finish(), inputs))
+    }
+    fn exec(
+        &self,
+        env: &OpEnv<'_>,
+        lowers: &[PathBuf],
+        scratch: &Path,
+        tree: &Path,
+    ) -> Result<bool, SolveError> {
+        let work = scratch.join("work");
+        let empty = scratch.join("empty");
+        for d in [&work, &empty] {
+            std::fs::create_dir(d).map_err(|e| SolveError::Io(d.display().to_string(), e))?;
+        }
+        run::run_step(env.ctx, &self.0, lowers, tree, &work, &empty)?;
+        Ok(true)
+    }
+}
+
+/// COPY and ADD, from the context or from a stage or image.
+struct CopyOp {
+    step: Step,
+    copy: Copy,
+    is_add: bool,
+}
+
+impl Op for CopyOp {
+    fn makes_layer(&self) -> bool {
+        true
+    }
+    fn cache_key(
+        &self,
+        env: &OpEnv<'_>,
+        parent: &CacheKey,
+    ) -> Result<(CacheKey, Inputs), SolveError> {
+        let step = &self.step;
+        let (mut key, mut inputs) =
+            base_key(if self.is_add { "add" } else { "copy" }, parent, step);
+        key.field("workdir", step.workdir.as_bytes());
+        let digest = match &step.source {
+            Some(Source::Context) | None => {
+                let view = env.ctx.shared.context()?;
+                let selected = view
+                    .select(&self.copy.sources)
+                    .map_err(SolveError::context)?;
+                view.digest(&selected, &env.ctx.shared.stat_cache)
+                    .map_err(SolveError::context)?
+                    .to_string()
+            }
+            Some(Source::Stage(i)) => env.stage(*i)?.key.digest().to_string(),
+            Some(Source::Image(r)) => image_result(env.ctx.shared.store, r)?
+                .key
+                .digest()
+                .to_string(),
+            Some(Source::Scratch) => "scratch".into(),
+        };
+        let contents: Vec<String> = self
+            .copy
+            .contents
+            .iter()
+            .map(|s| format!("{}\0{}", s.path, s.data))
+            .collect();
+        key.field("sources", digest.as_bytes())
+            .list("heredocs", &contents);
+        inputs.insert("sources".into(), digest);
+        Ok((key.finish(), inputs))
+    }
+    fn exec(
+        &self,
+        env: &OpEnv<'_>,
+        lowers: &[PathBuf],
+        _scratch: &Path,
+        tree: &Path,
+    ) -> Result<bool, SolveError> {
+        let step = &self.step;
+        match &step.source {
+            Some(Source::Context) | None => {
+                let view = env.ctx.shared.context()?;
+                copy::copy_into(
+                    &self.copy,
+                    self.is_add,
+                    true,
+                    view,
+                    &step.workdir,
+                    lowers,
+                    tree,
+                )?;
+            }
+            Some(source) => {
+                let layers = match source {
+                    Source::Stage(i) => env.stage(*i)?.layers,
+                    Source::Image(r) => image_result(env.ctx.shared.store, r)?.layers,
+                    _ => vec![],
+                };
+                let merged = merged_tree(env.ctx.shared.store, &layers)?;
+                let view = ContextView::open(&merged.path().join("root"), &[] as &[&str])
+                    .map_err(SolveError::context)?;
+                copy::copy_into(
+                    &self.copy,
+                    self.is_add,
+                    false,
+                    &view,
+                    &step.workdir,
+                    lowers,
+                    tree,
+                )?;
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// WORKDIR: creates the directory (owned by USER) when the image lacks it.
+struct MkdirOp {
+    dir: String,
+    user: String,
+}
+
+impl Op for MkdirOp {
+    fn makes_layer(&self) -> bool {
+        true
+    }
+    fn cache_key(
+        &self,
+        _env: &OpEnv<'_>,
+        parent: &CacheKey,
+    ) -> Result<(CacheKey, Inputs), SolveError> {
+        let mut key = KeyBuilder::new("mkdir", Some(parent));
+        key.field("dir", self.dir.as_bytes())
+            .field("user", self.user.as_bytes());
+        let inputs = Inputs::from([("instruction".to_string(), format!("WORKDIR {}", self.dir))]);
+        Ok((key.finish(), inputs))
+    }
+    fn exec(
+        &self,
+        _env: &OpEnv<'_>,
+        lowers: &[PathBuf],
+        _scratch: &Path,
+        tree: &Path,
+    ) -> Result<bool, SolveError> {
+        if rootfs::find(lowers, &self.dir).is_none() {
+            let (uid, gid, _) = rootfs::resolve_user(lowers, &self.user)?;
+            let path = tree.join(self.dir.trim_start_matches('/'));
+            std::fs::create_dir_all(&path)
+                .map_err(|e| SolveError::Io(path.display().to_string(), e))?;
+            std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
+                .map_err(|e| SolveError::Io(path.display().to_string(), e))?;
+        }
+        Ok(false)
+    }
+}
