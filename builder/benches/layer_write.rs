@@ -67,6 +67,16 @@ fn cpu_seconds() -> f64 {
     f.iter().sum::<f64>() / 100.0
 }
 
+/// Peak resident memory of this process so far, in MiB.
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
 fn main() {
     let mib: usize = std::env::var("STRATA_BENCH_MIB")
         .ok()
@@ -91,7 +101,11 @@ fn main() {
             _tmp.path().to_path_buf()
         }
     };
-    println!("tree: {} ({mib} MiB of {kind})", dir.display());
+    println!(
+        "tree: {} ({mib} MiB of {kind}); peak RSS before writing {} MiB",
+        dir.display(),
+        peak_rss_mib()
+    );
     for compression in [
         LayerCompression::None,
         LayerCompression::Zstd(1),
@@ -115,9 +129,10 @@ fn main() {
             let (_, blob_digest, blob_size) = sink.finish();
             let mb = info.uncompressed_size as f64 / (1 << 20) as f64;
             println!(
-                "{compression:?} threads={threads}: {secs:.2} s, {:.0} MiB/s, cpu {cpu:.2} s, blob {:.0} MiB",
+                "{compression:?} threads={threads}: {secs:.2} s, {:.0} MiB/s, cpu {cpu:.2} s, blob {:.0} MiB, peak RSS {} MiB",
                 mb / secs,
-                blob_size as f64 / (1 << 20) as f64
+                blob_size as f64 / (1 << 20) as f64,
+                peak_rss_mib()
             );
             match &digest {
                 None => digest = Some(blob_digest),
