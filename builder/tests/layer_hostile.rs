@@ -445,6 +445,7 @@ fn replacing_dirs_and_files_as_docker_does() {
         file(b"opaque/.wh..wh..opq", b""),
         file(b".wh.deleted", b""),
         file(b".wh.never-existed", b""),
+        file(b"legacy_dir/", b""),
     ]);
     let stats = extract_layer(&tar[..], &dest, &merged()).unwrap();
     assert_eq!((stats.whiteouts, stats.opaque_dirs), (2, 1));
@@ -459,6 +460,7 @@ fn replacing_dirs_and_files_as_docker_does() {
     assert_eq!(left, ["kept"]);
     assert!(!dest.join("deleted").exists());
     assert!(!dest.join(".wh.deleted").exists());
+    assert!(dest.join("legacy_dir").is_dir());
 }
 
 #[test]

@@ -290,6 +290,13 @@ impl Extractor<'_> {
         }
         self.stats.entries += 1;
         let raw = entry.path_bytes().into_owned();
+        // Old archivers mark directories only by a trailing slash on a "regular" entry (Go's
+        // reader reads them so, too).
+        let kind = if kind == EntryType::Regular && raw.ends_with(b"/") {
+            EntryType::Directory
+        } else {
+            kind
+        };
         let name = lossy(&raw);
         let (comps, cleaned) = rootfs::clean(&raw);
         if cleaned {
