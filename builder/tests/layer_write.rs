@@ -264,3 +264,53 @@ fn refuses_a_non_directory() {
     .unwrap_err();
     assert!(err.to_string().contains("not a directory"), "{err}");
 }
+
+/// GNU tar, gzip and zstd, when installed, read the layers as they are.
+#[test]
+fn external_tools_read_the_layer() {
+    use std::process::Command;
+    let have = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let d = tempfile::tempdir().unwrap();
+    make_tree(d.path(), false, 1_650_000_000);
+    std::fs::write(d.path().join("big"), payload(3 << 20, 3)).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    for (c, tool, ext) in [
+        (LayerCompression::Gzip(6), "gzip", "gz"),
+        (LayerCompression::Zstd(3), "zstd", "zst"),
+    ] {
+        let (_, blob) = write(
+            d.path(),
+            &LayerOptions {
+                compression: c,
+                threads: 2,
+                ..LayerOptions::default()
+            },
+        );
+        let file = out.path().join(format!("layer.tar.{ext}"));
+        std::fs::write(&file, &blob).unwrap();
+        if have(tool) {
+            let st = Command::new(tool).arg("-t").arg(&file).status().unwrap();
+            assert!(st.success(), "{tool} -t rejects the blob");
+        }
+        if have("tar") && have(tool) {
+            let listed = Command::new("tar")
+                .arg(format!("--use-compress-program={tool} -d"))
+                .arg("-tf")
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(listed.status.success(), "{listed:?}");
+            let names: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect();
+            let ours: Vec<String> = list(&blob).into_iter().map(|e| e.name).collect();
+            assert_eq!(names, ours, "{tool}");
+        }
+    }
+}
