@@ -9,7 +9,6 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use strata_builder::image::{import_image, ImportOptions};
-use strata_builder::layer::LayerCompression;
 use strata_registry::Reference;
 
 /// Arguments of `strata import`.
@@ -57,7 +56,6 @@ pub fn run(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCode> {
         message: args.message,
         source,
         config,
-        compression: LayerCompression::default(),
         created: chrono::Utc::now(),
     };
     let imported = import_image(&store, input, &options, &names)

@@ -1,7 +1,7 @@
 //! `import`: a root filesystem tar becomes a one-layer image, like `docker import`.
 
 use super::{host_platform, ImageError, Result};
-use crate::layer::{import_tar, LayerCompression};
+use crate::layer::{import_tar_as_is, Compression};
 use chrono::{DateTime, Utc};
 use std::io::Read;
 use strata_cache::oci::{media_type, ContainerConfig, History, ImageConfig, ImageManifest, RootFs};
@@ -16,8 +16,6 @@ pub struct ImportOptions {
     pub source: String,
     /// The config (`-c` changes already applied).
     pub config: ContainerConfig,
-    /// The layer blob's compression.
-    pub compression: LayerCompression,
     /// The image's creation time.
     pub created: DateTime<Utc>,
 }
@@ -34,7 +32,8 @@ pub struct ImportedImage {
 }
 
 /// Imports a tar stream (plain, gzip or zstd) as a one-layer image, tagging it as `names`.
-/// Everything is streamed; a refused input leaves no image behind (at most an unreferenced
+/// The layer blob is the input byte for byte (checked and hashed on the way, not
+/// recompressed: push compresses when a registry wants it). Everything is streamed; a refused input leaves no image behind (at most an unreferenced
 /// temp file that is removed at once).
 pub fn import_image(
     store: &Store,
@@ -44,7 +43,12 @@ pub fn import_image(
 ) -> Result<ImportedImage> {
     let lease = store.lease()?;
     let writer = store.blob_writer()?;
-    let (layer, writer) = import_tar(input, writer, options.compression)?;
+    let (layer, writer) = import_tar_as_is(input, writer)?;
+    let layer_media_type = match layer.input_compression {
+        Compression::Gzip => media_type::OCI_LAYER_TAR_GZIP,
+        Compression::Zstd => media_type::OCI_LAYER_TAR_ZSTD,
+        _ => media_type::OCI_LAYER_TAR,
+    };
     let (layer_digest, layer_size) = writer.commit(None)?;
 
     let platform = host_platform();
@@ -74,11 +78,7 @@ pub fn import_image(
         media_type: Some(media_type::OCI_MANIFEST.into()),
         artifact_type: None,
         config: Descriptor::new(media_type::OCI_CONFIG, config_digest, config_size),
-        layers: vec![Descriptor::new(
-            options.compression.media_type(),
-            layer_digest,
-            layer_size,
-        )],
+        layers: vec![Descriptor::new(layer_media_type, layer_digest, layer_size)],
         subject: None,
         annotations: Default::default(),
     };

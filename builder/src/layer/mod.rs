@@ -115,6 +115,50 @@ pub fn import_tar<R: Read, W: Write>(
     ))
 }
 
+/// Streams a (plain, gzip or zstd) tar from `input` into `sink` byte for byte, checking that
+/// it is one whole tar archive and computing its diffID on the way. Nothing is recompressed:
+/// the blob is the input as given (its media type follows `input_compression`), which is what
+/// `docker import` keeps too and costs one pass over the data.
+pub fn import_tar_as_is<R: Read, W: Write>(
+    input: R,
+    sink: W,
+) -> Result<(ImportedLayer, W), LayerError> {
+    let mut tee = TeeReader {
+        inner: input,
+        copy: sink,
+    };
+    let (input_compression, mut tar) = decompress(BufReader::with_capacity(1 << 16, &mut tee))?;
+    let mut pipeline = Tee(TarCheck::new(), DigestWriter::new(io::sink()));
+    io::copy(&mut tar, &mut pipeline).map_err(|e| annotate(e, input_compression))?;
+    drop(tar);
+    // Bytes after the end of the compressed stream are part of the blob as given.
+    io::copy(&mut tee, &mut io::sink())?;
+    let Tee(check, hashed) = pipeline;
+    let entries = check.finish()?;
+    let (_, diff_id, uncompressed_size) = hashed.finish();
+    let layer = ImportedLayer {
+        diff_id,
+        uncompressed_size,
+        input_compression,
+        entries,
+    };
+    Ok((layer, tee.copy))
+}
+
+/// Copies every byte read from `inner` into `copy`.
+struct TeeReader<R: Read, W: Write> {
+    inner: R,
+    copy: W,
+}
+
+impl<R: Read, W: Write> Read for TeeReader<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
 fn annotate(err: io::Error, compression: Compression) -> io::Error {
     if compression == Compression::None || err.kind() != io::ErrorKind::UnexpectedEof {
         return err;
