@@ -303,8 +303,10 @@ impl ContextView {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
+        // Beyond a few threads per core the reads only queue in the kernel.
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
+            .min(16)
             .min(jobs.len());
         let next = AtomicUsize::new(0);
         let work = || -> Result<Vec<(usize, Digest, u64, Meta)>, ContextError> {
