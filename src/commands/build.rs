@@ -60,6 +60,9 @@ pub struct BuildArgs {
     /// Compression level (gzip 0-9, zstd 1-22)
     #[arg(long, value_name = "N")]
     compression_level: Option<i32>,
+    /// Compression threads (0: every core); the layers are the same bytes whatever the count
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    compression_threads: usize,
     /// OCI runtime for RUN: embedded (default), runc, crun or a path
     #[arg(long, default_value = "embedded")]
     runtime: String,
@@ -243,6 +246,7 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
         no_cache_filter: args.no_cache_filter.clone(),
         explain_cache: args.explain_cache,
         compression,
+        compression_threads: args.compression_threads,
         source_date_epoch,
         runtime: Runtime::from_arg(&args.runtime)?,
         secrets: parse_secrets(&args.secrets)?,

@@ -56,7 +56,17 @@ pub fn run(global: &Global, args: ImportArgs) -> anyhow::Result<ExitCode> {
         message: args.message,
         source,
         config,
-        created: chrono::Utc::now(),
+        // SOURCE_DATE_EPOCH makes the image reproducible, as it does for build.
+        created: match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) => {
+                let secs: i64 = v
+                    .parse()
+                    .with_context(|| format!("SOURCE_DATE_EPOCH={v} is not a number of seconds"))?;
+                chrono::DateTime::from_timestamp(secs, 0)
+                    .context("SOURCE_DATE_EPOCH is out of range")?
+            }
+            Err(_) => chrono::Utc::now(),
+        },
     };
     let imported = import_image(&store, input, &options, &names)
         .with_context(|| format!("importing {}", options.source))?;

@@ -54,6 +54,8 @@ pub struct BuildRequest {
     pub explain_cache: bool,
     /// Layer compression.
     pub compression: LayerCompression,
+    /// Compression threads; 0 uses every core. The bytes do not depend on it.
+    pub compression_threads: usize,
     /// `SOURCE_DATE_EPOCH`: clamps layer mtimes and sets `created`.
     pub source_date_epoch: Option<i64>,
     /// The OCI runtime for RUN.

@@ -351,7 +351,7 @@ fn commit_layer(
         compression: shared.request.compression,
         source_date_epoch: shared.request.source_date_epoch,
         overlay_whiteouts: overlay,
-        threads: 0,
+        threads: shared.request.compression_threads,
     };
     let mut writer = store.blob_writer()?;
     let info =
