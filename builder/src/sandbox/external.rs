@@ -203,8 +203,9 @@ fn run_mounted(
 fn last_log_error(log: &Path) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
     text.lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v.get("level").and_then(|l| l.as_str()) == Some("error"))
         .filter_map(|v| v.get("msg").and_then(|m| m.as_str()).map(String::from))
-        .last()
+        .next()
 }

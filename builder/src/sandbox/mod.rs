@@ -319,6 +319,7 @@ impl Sandbox {
             }
         };
         cancel.disarm();
+        rootfs.clear_volatile_mark();
         // Stubs go even when the step failed: the caller may keep the upper dir.
         let cleaned = stubs::clean(&spec.upper, &spec.lowers, &outcome.stubs);
         let removed = dir.remove();

@@ -80,6 +80,13 @@ pub struct RootfsMount {
     pub work: PathBuf,
     /// The mount point.
     pub target: PathBuf,
+    /// Mount with `volatile` (Linux 5.10+): no sync of the upper dir when
+    /// the overlay goes away. The upper dir is a step's scratch space that
+    /// the caller reads back from the page cache right after the run, and
+    /// the sync was most of a short step's wall time. The kernel then marks
+    /// the work dir (`work/incompat/volatile`); the sandbox removes the mark
+    /// after the run so the work dir can be mounted again.
+    pub volatile: bool,
 }
 
 impl RootfsMount {
@@ -94,6 +101,14 @@ impl RootfsMount {
             upper: spec.upper.clone(),
             work: spec.work.clone(),
             target: dir.rootfs.clone(),
+            volatile: kernel_at_least(5, 10),
+        }
+    }
+
+    /// Removes the work dir's `volatile` mark (see [`RootfsMount::volatile`]).
+    pub(crate) fn clear_volatile_mark(&self) {
+        if self.volatile {
+            let _ = std::fs::remove_dir_all(self.work.join("work").join("incompat"));
         }
     }
 
@@ -110,11 +125,23 @@ impl RootfsMount {
             lower.push_str(l);
         }
         format!(
-            "lowerdir={lower},upperdir={},workdir={},index=off,redirect_dir=off,metacopy=off",
+            "lowerdir={lower},upperdir={},workdir={},index=off,redirect_dir=off,metacopy=off{}",
             self.upper.display(),
-            self.work.display()
+            self.work.display(),
+            if self.volatile { ",volatile" } else { "" }
         )
     }
+}
+
+/// Whether the running kernel's version is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let uname = rustix::system::uname();
+    let release = uname.release().to_string_lossy();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let have = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    have >= (major, minor)
 }
 
 /// Builds the OCI runtime config of `run`, with its rootfs at `rootfs` and

@@ -346,7 +346,7 @@ mod tests {
             },
         ];
         // The stubs' removal bumps /etc's mtime; clean restores it before comparing.
-        clean(&upper, &[lower.clone()], &stubs).unwrap();
+        clean(&upper, std::slice::from_ref(&lower), &stubs).unwrap();
         assert!(!upper.join("etc").exists(), "pure copy-up of /etc is gone");
         assert!(!upper.join("cache").exists());
         assert!(upper.join("kept/file").exists(), "non-empty stub stays");

@@ -156,8 +156,8 @@ fn times(stat: &rustix::fs::Stat) -> FileStat {
         };
     FileStat {
         kind,
-        atime: (stat.st_atime as i64, stat.st_atime_nsec as i64),
-        mtime: (stat.st_mtime as i64, stat.st_mtime_nsec as i64),
+        atime: (stat.st_atime, stat.st_atime_nsec as i64),
+        mtime: (stat.st_mtime, stat.st_mtime_nsec as i64),
     }
 }
 

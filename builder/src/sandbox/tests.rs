@@ -45,6 +45,7 @@ fn plan_of(run: &RunSpec) -> Plan {
         upper: run.upper.clone(),
         work: run.work.clone(),
         target: PathBuf::from("/run/x/rootfs"),
+        volatile: false,
     };
     let lowers: Vec<String> = run.lowers.iter().map(|l| l.display().to_string()).collect();
     // Bind sources ending in "dir" are directories, the rest files.
@@ -557,6 +558,7 @@ fn features_the_embedded_runtime_lacks_are_refused() {
         upper: "/u".into(),
         work: "/w".into(),
         target: "/r".into(),
+        volatile: false,
     };
     let mut linux = config.linux().clone().unwrap();
     linux.set_seccomp(Some(Default::default()));
@@ -578,6 +580,7 @@ fn long_lower_lists_use_the_short_names_given() {
         upper: "/u".into(),
         work: "/w".into(),
         target: "/r".into(),
+        volatile: false,
     };
     let kind = |_: &Path| FileKind::File;
     let full: Vec<String> = run.lowers.iter().map(|l| l.display().to_string()).collect();
@@ -640,5 +643,20 @@ fn the_config_is_an_oci_runtime_config_with_dockers_defaults() {
         json["linux"]["resources"].as_object().unwrap().len(),
         1,
         "devices only"
+    );
+}
+
+#[test]
+fn volatile_overlays_say_so_in_the_mount_data() {
+    let rootfs = RootfsMount {
+        lowers: vec!["/a".into(), "/b".into()],
+        upper: "/u".into(),
+        work: "/w".into(),
+        target: "/t".into(),
+        volatile: true,
+    };
+    assert_eq!(
+        rootfs.options(&["/a".into(), "/b".into()]),
+        "lowerdir=/b:/a,upperdir=/u,workdir=/w,index=off,redirect_dir=off,metacopy=off,volatile"
     );
 }
