@@ -25,3 +25,8 @@ embedded!(
     extra_mounts,
     nothing_is_left_after_a_killed_step,
 );
+
+#[test]
+fn parallel_steps() {
+    sandbox_util::parallel_steps(Runtime::Embedded);
+}

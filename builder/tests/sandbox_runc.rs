@@ -30,3 +30,8 @@ runc!(
     extra_mounts,
     nothing_is_left_after_a_killed_step,
 );
+
+#[test]
+fn parallel_steps() {
+    sandbox_util::parallel_steps(runc());
+}

@@ -58,20 +58,33 @@ impl<'a> StepIo<'a> {
     }
 
     /// Creates the pipes: the ends the process gets and the pump that drains
-    /// the others.
+    /// the others. A discarded stream goes straight to `/dev/null`.
     pub(crate) fn open(self) -> Result<(ChildStdio, Pump<'a>)> {
-        let devnull = File::open("/dev/null").map_err(|e| SandboxError::io("open /dev/null", e))?;
-        let (out_r, out_w) = pipe()?;
+        let devnull = |write: bool| {
+            std::fs::OpenOptions::new()
+                .read(!write)
+                .write(write)
+                .open("/dev/null")
+                .map(OwnedFd::from)
+                .map_err(|e| SandboxError::io("open /dev/null", e))
+        };
+        let (out_r, out_w) = match self.stdout {
+            Some(_) => pipe()?,
+            None => (None, devnull(true)?),
+        };
         let (err_r, err_w) = if self.combined {
             let w = out_w
                 .try_clone()
                 .map_err(|e| SandboxError::io("dup pipe", e))?;
             (None, w)
         } else {
-            pipe()?
+            match self.stderr {
+                Some(_) => pipe()?,
+                None => (None, devnull(true)?),
+            }
         };
         let child = ChildStdio {
-            stdin: devnull.into(),
+            stdin: devnull(false)?,
             stdout: out_w,
             stderr: err_w,
         };

@@ -496,3 +496,39 @@ pub mod checks {
         f.assert_state_clean();
     }
 }
+
+/// Steps of several builds at once (the solver runs stages in parallel).
+pub fn parallel_steps(rt: strata_builder::sandbox::Runtime) {
+    let fixtures: Vec<Fixture> = (0..4).map(|_| Fixture::new()).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = fixtures
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let sb = f.sandbox(rt.clone());
+                s.spawn(move || {
+                    let spec = f.spec(&format!(
+                        "echo {i} > /root/id; cat /root/id; ps -o comm; exit 0"
+                    ));
+                    run(&sb, &spec).expect("the step runs")
+                })
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            let (st, out, err) = h.join().unwrap();
+            assert!(st.success(), "{err}");
+            let lines: Vec<&str> = out.lines().map(str::trim).collect();
+            // Its own number, and its own processes only.
+            assert_eq!(
+                lines,
+                [i.to_string().as_str(), "COMMAND", "sh", "ps"],
+                "{out}"
+            );
+        }
+    });
+    for (i, f) in fixtures.iter().enumerate() {
+        let id = std::fs::read_to_string(f.upper.join("root/id")).unwrap();
+        assert_eq!(id, format!("{i}\n"));
+        f.assert_state_clean();
+    }
+}
