@@ -30,3 +30,8 @@ embedded!(
 fn parallel_steps() {
     sandbox_util::parallel_steps(Runtime::Embedded);
 }
+
+#[test]
+fn bare_rootfs_leaves_no_mount_points() {
+    sandbox_util::bare_rootfs_leaves_no_mount_points(Runtime::Embedded);
+}

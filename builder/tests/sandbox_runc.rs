@@ -35,3 +35,8 @@ runc!(
 fn parallel_steps() {
     sandbox_util::parallel_steps(runc());
 }
+
+#[test]
+fn bare_rootfs_leaves_no_mount_points() {
+    sandbox_util::bare_rootfs_leaves_no_mount_points(runc());
+}

@@ -532,3 +532,20 @@ pub fn parallel_steps(rt: strata_builder::sandbox::Runtime) {
         f.assert_state_clean();
     }
 }
+
+/// A rootfs without /proc, /dev, /sys and /etc (FROM scratch plus a static
+/// binary): the mount points made for the step do not reach the upper dir.
+pub fn bare_rootfs_leaves_no_mount_points(rt: strata_builder::sandbox::Runtime) {
+    let f = Fixture::new();
+    for d in ["proc", "dev", "sys", "etc"] {
+        std::fs::remove_dir_all(f.lower.join(d)).unwrap();
+    }
+    let mut spec =
+        f.spec("ls /proc/self/status /dev/null /sys/kernel >/dev/null && cat /etc/hosts");
+    spec.process.cwd = "/".into();
+    let (st, out, err) = run(&f.sandbox(rt), &spec).expect("the step runs");
+    assert!(st.success(), "{err}");
+    assert_eq!(out, spec.hosts);
+    assert_eq!(f.upper_entries(), Vec::<String>::new());
+    f.assert_state_clean();
+}
