@@ -117,6 +117,14 @@ pub enum Command {
     Save(commands::save::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(commands::load::LoadArgs),
+    /// Download an image from a registry
+    Pull(commands::pull::PullArgs),
+    /// Upload an image to a registry
+    Push(commands::push::PushArgs),
+    /// Log in to a registry
+    Login(commands::login::LoginArgs),
+    /// Log out from a registry
+    Logout(commands::logout::LogoutArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),

@@ -10,7 +10,11 @@ pub mod images;
 pub mod import;
 pub mod inspect;
 pub mod load;
+pub mod login;
+pub mod logout;
 pub mod prune;
+pub mod pull;
+pub mod push;
 pub mod rmi;
 pub mod save;
 pub mod tag;
@@ -32,6 +36,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => history::run(&global, args),
         Command::Save(args) => save::run(&global, args),
         Command::Load(args) => load::run(&global, args),
+        Command::Pull(args) => pull::run(&global, args),
+        Command::Push(args) => push::run(&global, args),
+        Command::Login(args) => login::run(&global, args),
+        Command::Logout(args) => logout::run(&global, args),
         Command::Image(ImageCommand::Prune(args)) => prune::run(&global, args),
         Command::System(SystemCommand::Df(args)) => df::run(&global, args),
         Command::System(SystemCommand::Check(args)) => check::run(&global, args),
