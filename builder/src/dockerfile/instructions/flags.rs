@@ -169,7 +169,10 @@ mod tests {
             p(&["--boo"], &defs).unwrap_err(),
             "unknown flag: --boo (did you mean bool1?)"
         );
-        assert_eq!(p(&["--zzzzzz"], &defs).unwrap_err(), "unknown flag: --zzzzzz");
+        assert_eq!(
+            p(&["--zzzzzz"], &defs).unwrap_err(),
+            "unknown flag: --zzzzzz"
+        );
         assert_eq!(
             p(&["--str2=x"], &defs).unwrap_err(),
             "unknown flag: --str2 (did you mean str1?)"
