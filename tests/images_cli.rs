@@ -161,11 +161,8 @@ fn images_lists_filters_and_formats() {
         dangling.contains("<none>") && !dangling.contains("solo"),
         "{dangling}"
     );
-    assert_eq!(
-        env.fails(&["images", "--filter", "bogus=1"], 1)
-            .contains("invalid filter"),
-        true
-    );
+    let err = env.fails(&["images", "--filter", "bogus=1"], 1);
+    assert!(err.contains("invalid filter"), "{err}");
 }
 
 #[test]

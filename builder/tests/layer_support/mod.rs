@@ -146,7 +146,7 @@ pub fn chown(path: &Path, uid: u32, gid: u32) {
 
 /// A name long enough to need PAX (with the directory prefix).
 pub fn long_name(c: char, len: usize) -> String {
-    std::iter::repeat(c).take(len).collect()
+    std::iter::repeat_n(c, len).collect()
 }
 
 /// A version-2 file capability blob (cap_net_bind_service, permitted + effective).
