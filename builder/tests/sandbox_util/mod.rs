@@ -17,24 +17,32 @@ pub fn require_root() {
     );
 }
 
-/// The busybox rootfs tar, made once per test binary.
+/// The busybox rootfs tar, made once and kept under the temp dir, named by
+/// the hash of the script that makes it (so a changed script makes a new one).
 fn rootfs_tar() -> &'static Path {
+    use sha2::Digest;
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("strata-sandbox-tests-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let tar = dir.join("rootfs.tar");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/make-rootfs.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(&tar)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "make-rootfs.sh failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let key = hex::encode(&sha2::Sha256::digest(std::fs::read(&script).unwrap())[..8]);
+        let dir = std::env::temp_dir().join("strata-sandbox-tests");
+        std::fs::create_dir_all(&dir).unwrap();
+        let tar = dir.join(format!("rootfs-{key}.tar"));
+        if !tar.exists() {
+            // Made aside and renamed, so concurrent test binaries never see half a tar.
+            let part = dir.join(format!("rootfs-{key}.{}.part", std::process::id()));
+            let out = Command::new("bash")
+                .arg(&script)
+                .arg(&part)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "make-rootfs.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::rename(&part, &tar).unwrap();
+        }
         tar
     })
 }
