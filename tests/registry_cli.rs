@@ -1,0 +1,640 @@
+//! `pull`, `push`, `login`, `logout` end to end: the real binary against the real CNCF
+//! distribution registry (Debian's `docker-registry`) started on 127.0.0.1, and against a
+//! tiny fake registry that injects faults (wrong bytes, 500, 429, dropped connections).
+
+mod common;
+
+use base64::Engine;
+use common::Env;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use strata_cache::Digest;
+
+// ---- the real registry -------------------------------------------------------------------
+
+/// A `docker-registry` process on a free loopback port with its own storage; killed on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts the registry, with htpasswd basic auth for `user` when given.
+    fn start(user: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((name, password)) = user {
+            let hash = bcrypt::hash(password, 4).unwrap();
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, format!("{name}:{hash}\n")).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry is installed (tests/setup-host.sh)");
+        let registry = Registry { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "registry did not start: {}",
+                std::fs::read_to_string(registry.dir.path().join("registry.log")).unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A home directory for credentials, so the user's own `~/.docker` is never read.
+fn home(env: &Env) -> PathBuf {
+    let home = env.path("home");
+    std::fs::create_dir_all(&home).unwrap();
+    home
+}
+
+fn run(env: &Env, args: &[&str], stdin: Option<&str>) -> Output {
+    let home = home(env);
+    let mut cmd = env.cmd(args);
+    cmd.env("HOME", &home)
+        .env("DOCKER_CONFIG", home.join(".docker"))
+        .env_remove("REGISTRY_AUTH_FILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn ok(env: &Env, args: &[&str]) -> String {
+    ok_in(env, args, None)
+}
+
+fn ok_in(env: &Env, args: &[&str], stdin: Option<&str>) -> String {
+    let out = run(env, args, stdin);
+    assert!(
+        out.status.success(),
+        "strata {args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(env: &Env, args: &[&str], stdin: Option<&str>) -> String {
+    let out = run(env, args, stdin);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "strata {args:?} should fail:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// The manifest digest on push's last line.
+fn pushed_digest(out: &str) -> String {
+    let line = out.lines().last().unwrap();
+    line.split("digest: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest in {out}"))
+        .to_string()
+}
+
+fn image_id(env: &Env, name: &str) -> String {
+    let json: serde_json::Value = serde_json::from_str(&ok(env, &["inspect", name])).unwrap();
+    json[0]["Id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn push_pull_round_trip_keeps_digests_and_skips_existing_blobs() {
+    let registry = Registry::start(None);
+    let src = Env::new();
+    let id = src.import_base("base");
+    let dest = format!("{}/test/base:v1", registry.host());
+
+    let out = ok(&src, &["push", "base", &dest]);
+    assert!(
+        out.starts_with(&format!(
+            "The push refers to repository [{}/test/base]",
+            registry.host()
+        )),
+        "{out}"
+    );
+    assert!(out.contains(": Pushed"), "{out}");
+    let digest = pushed_digest(&out);
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!("v1: digest: {digest} size: ")),
+        "{out}"
+    );
+
+    // Second push: every blob is there already.
+    let again = ok(&src, &["push", "base", &dest]);
+    assert!(again.contains("Layer already exists"), "{again}");
+    assert!(!again.contains(": Pushed"), "{again}");
+    assert_eq!(pushed_digest(&again), digest);
+
+    // Another repository of the same registry: the layer is mounted, not uploaded.
+    let other = format!("{}/other/base:v2", registry.host());
+    let mounted = ok(&src, &["push", "base", &other]);
+    assert!(mounted.contains("Mounted from test/base"), "{mounted}");
+
+    // A fresh store pulls the same image: same ID, same manifest digest.
+    let dst = Env::new();
+    let pulled = ok(&dst, &["pull", &dest]);
+    assert!(pulled.starts_with("v1: Pulling from "), "{pulled}");
+    assert!(pulled.contains(": Pull complete"), "{pulled}");
+    assert!(pulled.contains(&format!("Digest: {digest}")), "{pulled}");
+    assert!(
+        pulled.contains("Status: Downloaded newer image for"),
+        "{pulled}"
+    );
+    assert_eq!(image_id(&dst, &dest), id);
+    let by_digest = format!("{}/test/base@{digest}", registry.host());
+    assert_eq!(image_id(&dst, &by_digest), id);
+    let again = ok(&dst, &["pull", &dest]);
+    assert!(again.contains("Already exists"), "{again}");
+    assert!(again.contains("Status: Image is up to date"), "{again}");
+    ok(&dst, &["system", "check"]);
+
+    // By digest, into yet another store.
+    let third = Env::new();
+    ok(&third, &["pull", &by_digest]);
+    assert_eq!(image_id(&third, &by_digest), id);
+
+    // skopeo accepts what strata pushed.
+    let inspect = common::tool(
+        "skopeo",
+        &["inspect", "--tls-verify=false", &format!("docker://{dest}")],
+    );
+    let json: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(json["Digest"], digest.as_str());
+
+    // The wrong platform is refused.
+    let err = fails(&third, &["pull", "--platform", "linux/s390x", &dest], None);
+    assert!(
+        err.contains("does not match the specified platform"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pull_selects_the_platform_of_an_index() {
+    let registry = Registry::start(None);
+    let src = Env::new();
+    let id = src.import_base("base");
+    let dest = format!("{}/multi/base:one", registry.host());
+    let digest = pushed_digest(&ok(&src, &["push", "base", &dest]));
+    let size = ok(&src, &["push", "base", &dest])
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    // A second image (another config) for another platform.
+    let tar = common::base_rootfs().to_str().unwrap();
+    let other_id = ok(&src, &["import", "-c", "ENV OTHER=1", tar, "other"]);
+    let other_out = ok(
+        &src,
+        &[
+            "push",
+            "other",
+            &format!("{}/multi/base:two", registry.host()),
+        ],
+    );
+    let other_digest = pushed_digest(&other_out);
+    let other_size: u64 = other_out
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let host = strata_builder::image::host_platform();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             "digest": other_digest, "size": other_size,
+             "platform": {"os": "linux", "architecture": "riscv64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             "digest": digest, "size": size,
+             "platform": {"os": host.os, "architecture": host.architecture}},
+        ]
+    });
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let client = strata_registry::Client::new(strata_registry::ClientOptions {
+        auth_file: Some(src.path("none.json")),
+        ..Default::default()
+    })
+    .unwrap();
+    let reference: strata_registry::Reference = format!("{}/multi/base:all", registry.host())
+        .parse()
+        .unwrap();
+    let index_digest = client
+        .put_manifest(
+            &reference,
+            "application/vnd.oci.image.index.v1+json",
+            &bytes,
+        )
+        .unwrap();
+    let mut tags = client.list_tags(&reference).unwrap();
+    tags.sort();
+    assert_eq!(tags, ["all", "one", "two"]);
+
+    let dst = Env::new();
+    let out = ok(&dst, &["pull", &reference.to_string()]);
+    assert!(out.contains(&format!("Digest: {index_digest}")), "{out}");
+    assert_eq!(image_id(&dst, &reference.to_string()), id);
+    let err = fails(
+        &dst,
+        &[
+            "pull",
+            "--platform",
+            "windows/amd64",
+            &reference.to_string(),
+        ],
+        None,
+    );
+    assert!(
+        err.contains("no matching manifest for windows/amd64"),
+        "{err}"
+    );
+    assert!(err.contains("linux/riscv64"), "{err}");
+    let riscv = Env::new();
+    ok(
+        &riscv,
+        &[
+            "pull",
+            "--platform",
+            "linux/riscv64",
+            &reference.to_string(),
+        ],
+    );
+    assert_eq!(image_id(&riscv, &reference.to_string()), other_id.trim());
+}
+
+#[test]
+fn login_push_logout_with_htpasswd() {
+    let registry = Registry::start(Some(("alice", "s3cret")));
+    let env = Env::new();
+    env.import_base("base");
+    let dest = format!("{}/private/base:v1", registry.host());
+    let config = home(&env).join(".docker/config.json");
+
+    let err = fails(&env, &["push", "base", &dest], None);
+    assert!(err.contains("unauthorized"), "{err}");
+
+    let err = fails(
+        &env,
+        &["login", "-u", "alice", "--password-stdin", &registry.host()],
+        Some("wrong\n"),
+    );
+    assert!(err.contains("login to"), "{err}");
+    assert!(!err.contains("wrong"), "the password leaked: {err}");
+    assert!(!config.exists());
+
+    let out = ok_in(
+        &env,
+        &["login", "-u", "alice", "--password-stdin", &registry.host()],
+        Some("s3cret\n"),
+    );
+    assert!(out.contains("Login Succeeded"), "{out}");
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(&config).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let auth = json["auths"][registry.host()]["auth"].as_str().unwrap();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .unwrap(),
+        b"alice:s3cret"
+    );
+
+    let out = ok(&env, &["push", "base", &dest]);
+    let digest = pushed_digest(&out);
+    let dst = Env::new();
+    std::fs::create_dir_all(home(&dst).join(".docker")).unwrap();
+    std::fs::copy(&config, home(&dst).join(".docker/config.json")).unwrap();
+    let pulled = ok(&dst, &["pull", &dest]);
+    assert!(pulled.contains(&digest), "{pulled}");
+
+    let out = ok(&env, &["logout", &registry.host()]);
+    assert_eq!(
+        out.trim(),
+        format!("Removing login credentials for {}", registry.host())
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    assert!(json["auths"].get(registry.host()).is_none(), "{json}");
+    let out = ok(&env, &["logout", &registry.host()]);
+    assert!(out.contains("Not logged in"), "{out}");
+    let err = fails(&env, &["push", "base", &dest], None);
+    assert!(err.contains("unauthorized"), "{err}");
+
+    // --authfile / $REGISTRY_AUTH_FILE take the credentials elsewhere.
+    let authfile = env.path("auth.json");
+    ok_in(
+        &env,
+        &[
+            "login",
+            "--authfile",
+            authfile.to_str().unwrap(),
+            "-u",
+            "alice",
+            "--password-stdin",
+            &registry.host(),
+        ],
+        Some("s3cret"),
+    );
+    assert!(authfile.exists());
+    ok(
+        &env,
+        &[
+            "push",
+            "--authfile",
+            authfile.to_str().unwrap(),
+            "base",
+            &dest,
+        ],
+    );
+}
+
+// ---- a fake registry that misbehaves ------------------------------------------------------
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// Close the connection after this many body bytes (Content-Length still says all).
+    cut_after: Option<usize>,
+}
+
+impl Reply {
+    fn new(status: u16, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body,
+            cut_after: None,
+        }
+    }
+
+    fn header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+type Handler = dyn Fn(&str, &str, &HashMap<String, String>) -> Reply + Send + Sync;
+
+/// Serves `handler` on a free loopback port, one thread per connection, `Connection: close`.
+fn fake_registry(handler: Arc<Handler>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let handler = handler.clone();
+            std::thread::spawn(move || serve_one(stream, &*handler));
+        }
+    });
+    port
+}
+
+fn serve_one(mut stream: TcpStream, handler: &Handler) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    // A TLS probe is not text: drop it.
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    let (method, path) = (method.to_string(), path.to_string());
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let reply = handler(&method, &path, &headers);
+    let mut head = format!(
+        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        reply.status,
+        reply.body.len()
+    );
+    for (k, v) in &reply.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    if method != "HEAD" {
+        let end = reply.cut_after.unwrap_or(reply.body.len());
+        let _ = stream.write_all(&reply.body[..end]);
+    }
+    let _ = stream.flush();
+}
+
+/// A one-layer image: (manifest, config, layer) bytes.
+fn small_image() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let mut builder = tar::Builder::new(Vec::new());
+    let data = vec![b'x'; 100_000];
+    let mut header = tar::Header::new_gnu();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append_data(&mut header, "file", &data[..]).unwrap();
+    let layer = builder.into_inner().unwrap();
+    let host = strata_builder::image::host_platform();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": host.architecture, "os": host.os,
+        "rootfs": {"type": "layers", "diff_ids": [Digest::of_bytes(&layer).to_string()]},
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": Digest::of_bytes(&config).to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": Digest::of_bytes(&layer).to_string(), "size": layer.len()}],
+    }))
+    .unwrap();
+    (manifest, config, layer)
+}
+
+/// A handler serving `small_image`, with the layer's bytes from `layer_reply`.
+fn serve_image(
+    layer_reply: impl Fn(&HashMap<String, String>, &[u8]) -> Reply + Send + Sync + 'static,
+) -> Arc<Handler> {
+    let (manifest, config, layer) = small_image();
+    let manifest_hits = AtomicUsize::new(0);
+    Arc::new(
+        move |_method: &str, path: &str, headers: &HashMap<String, String>| {
+            let blob = |b: &[u8]| path.ends_with(&format!("/blobs/{}", Digest::of_bytes(b)));
+            if path == "/v2/" {
+                Reply::new(200, b"{}".to_vec())
+            } else if path.ends_with("/manifests/latest") {
+                // The first answer asks us to come back later.
+                if manifest_hits.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return Reply::new(429, Vec::new()).header("Retry-After", "0");
+                }
+                Reply::new(200, manifest.clone())
+                    .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            } else if blob(&config) {
+                Reply::new(200, config.clone())
+            } else if blob(&layer) {
+                layer_reply(headers, &layer)
+            } else {
+                Reply::new(404, Vec::new())
+            }
+        },
+    )
+}
+
+#[test]
+fn wrong_bytes_are_refused_and_nothing_is_stored() {
+    let port = fake_registry(serve_image(|_, layer| {
+        let mut bad = layer.to_vec();
+        bad[5000] ^= 1;
+        Reply::new(200, bad)
+    }));
+    let env = Env::new();
+    env.import_base("base");
+    let before = env.snapshot();
+    let (_, _, layer) = small_image();
+    let err = fails(
+        &env,
+        &["pull", &format!("127.0.0.1:{port}/bad/image")],
+        None,
+    );
+    assert!(err.contains("content mismatch"), "{err}");
+    let after = env.snapshot();
+    assert_eq!(before.0, after.0, "index.json changed");
+    assert!(
+        !after.1.contains(&Digest::of_bytes(&layer).hex()),
+        "the corrupt layer was stored"
+    );
+    // At most the verified config is left, as garbage that check accepts.
+    assert!(after.1.len() <= before.1.len() + 1);
+    ok(&env, &["system", "check"]);
+}
+
+#[test]
+fn pull_survives_500_429_and_a_dropped_connection() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let ranged = Arc::new(AtomicUsize::new(0));
+    let ranges = ranged.clone();
+    let port = fake_registry(serve_image(move |headers, layer| {
+        match counter.fetch_add(1, Ordering::SeqCst) {
+            0 => Reply::new(500, Vec::new()),
+            1 => Reply {
+                cut_after: Some(layer.len() / 2),
+                ..Reply::new(200, layer.to_vec())
+            },
+            _ => match headers.get("range").and_then(|r| r.strip_prefix("bytes=")) {
+                Some(from) => {
+                    ranges.fetch_add(1, Ordering::SeqCst);
+                    let from: usize = from.trim_end_matches('-').parse().unwrap();
+                    Reply::new(206, layer[from..].to_vec()).header(
+                        "Content-Range",
+                        &format!("bytes {from}-{}/{}", layer.len() - 1, layer.len()),
+                    )
+                }
+                None => Reply::new(200, layer.to_vec()),
+            },
+        }
+    }));
+    let env = Env::new();
+    let name = format!("127.0.0.1:{port}/flaky/image:latest");
+    let out = ok(&env, &["pull", &name]);
+    assert!(out.contains("Pull complete"), "{out}");
+    let (_, config, _) = small_image();
+    assert_eq!(image_id(&env, &name), Digest::of_bytes(&config).to_string());
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        ranged.load(Ordering::SeqCst),
+        1,
+        "the download was not resumed"
+    );
+    ok(&env, &["system", "check"]);
+}
+
+#[test]
+fn unreachable_registry_fails_cleanly() {
+    let env = Env::new();
+    let port = free_port();
+    let err = fails(
+        &env,
+        &["pull", &format!("127.0.0.1:{port}/nothing/here:latest")],
+        None,
+    );
+    assert!(err.starts_with("error: pulling"), "{err}");
+}
