@@ -141,21 +141,10 @@ pub fn frontend_options(
     target: Option<String>,
 ) -> FrontendOptions {
     let host = strata_builder::image::host_platform();
-    let proxy_env = [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "FTP_PROXY",
-        "ftp_proxy",
-        "NO_PROXY",
-        "no_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ]
-    .iter()
-    .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))
-    .collect();
+    let proxy_env = strata_builder::dockerfile::scope::PROXY_ARGS
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))
+        .collect();
     FrontendOptions {
         build_args,
         target,

@@ -1,8 +1,6 @@
 //! Expansion errors, worded as BuildKit words them.
 
-use std::fmt::Write as _;
-
-use unicode_general_category::{get_general_category, GeneralCategory};
+use crate::dockerfile::dump::go_quote;
 
 /// A word could not be expanded. Displays as BuildKit does:
 /// `failed to process "<word>": <reason>`.
@@ -75,59 +73,9 @@ pub enum PatternError {
     InvalidEscape(char),
 }
 
-/// Quotes `s` like Go's `strconv.Quote`, which BuildKit's messages use (`%q`).
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            _ if go_is_print(c) => out.push(c),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            _ if c < ' ' || c == '\u{7f}' => {
-                let _ = write!(out, "\\x{:02x}", u32::from(c));
-            }
-            _ if u32::from(c) < 0x10000 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            _ => {
-                let _ = write!(out, "\\U{:08x}", u32::from(c));
-            }
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Go's `unicode.IsPrint`: letters, marks, numbers, punctuation, symbols and ASCII space.
-fn go_is_print(c: char) -> bool {
-    use GeneralCategory as G;
-    c == ' '
-        || !matches!(
-            get_general_category(c),
-            G::Control
-                | G::Format
-                | G::Surrogate
-                | G::PrivateUse
-                | G::Unassigned
-                | G::SpaceSeparator
-                | G::LineSeparator
-                | G::ParagraphSeparator
-        )
-}
-
 #[cfg(test)]
 mod tests {
-    use super::go_quote;
+    use crate::dockerfile::dump::go_quote;
 
     #[test]
     fn quotes_like_go() {
