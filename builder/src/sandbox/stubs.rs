@@ -155,7 +155,9 @@ pub fn clean(upper: &Path, lowers: &[PathBuf], stubs: &[Stub]) -> Result<()> {
     stubs.dedup();
     let mut parents: Vec<PathBuf> = Vec::new();
     for stub in &stubs {
-        let p = upper.join(&stub.path);
+        let Some(p) = beneath(upper, &stub.path) else {
+            continue;
+        };
         let Ok(meta) = fs::symlink_metadata(&p) else {
             continue;
         };
@@ -185,7 +187,9 @@ pub fn clean(upper: &Path, lowers: &[PathBuf], stubs: &[Stub]) -> Result<()> {
     });
     parents.dedup();
     for rel in parents {
-        let p = upper.join(&rel);
+        let Some(p) = beneath(upper, &rel) else {
+            continue;
+        };
         let Ok(meta) = fs::symlink_metadata(&p) else {
             continue;
         };
@@ -206,6 +210,28 @@ pub fn clean(upper: &Path, lowers: &[PathBuf], stubs: &[Stub]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `dir/rel` if every ancestor of it below `dir` is a real directory. The
+/// step could have replaced a stub's parent with a symlink (to the host's
+/// /etc, say); nothing here may follow it. The step's processes are all
+/// gone when this runs, so the check cannot be raced from inside.
+fn beneath(dir: &Path, rel: &Path) -> Option<PathBuf> {
+    let mut cur = dir.to_path_buf();
+    let comps: Vec<Component> = rel.components().collect();
+    for (i, c) in comps.iter().enumerate() {
+        let Component::Normal(name) = c else {
+            return None;
+        };
+        cur.push(name);
+        if i + 1 < comps.len() {
+            let m = fs::symlink_metadata(&cur).ok()?;
+            if !m.is_dir() {
+                return None;
+            }
+        }
+    }
+    Some(cur)
 }
 
 fn remove_keeping_parent_times(p: &Path, dir: bool) -> Result<()> {
@@ -297,6 +323,36 @@ fn lower_entry(lowers: &[PathBuf], rel: &Path) -> Option<fs::Metadata> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn never_follows_a_symlink_the_step_put_in_place_of_a_parent() {
+        let t = tempfile::tempdir().unwrap();
+        let upper = t.path().join("upper");
+        let outside = t.path().join("host-etc");
+        fs::create_dir_all(outside.join("secrets")).unwrap();
+        fs::write(outside.join("secrets/token"), "").unwrap();
+        fs::create_dir_all(&upper).unwrap();
+        std::os::unix::fs::symlink(&outside, upper.join("run")).unwrap();
+        let stubs = [
+            Stub { path: "run".into() },
+            Stub {
+                path: "run/secrets".into(),
+            },
+            Stub {
+                path: "run/secrets/token".into(),
+            },
+        ];
+        clean(&upper, &[], &stubs).unwrap();
+        assert!(
+            outside.join("secrets/token").exists(),
+            "the host file is untouched"
+        );
+        // The symlink itself is not an empty file or dir: it stays for the layer.
+        assert!(fs::symlink_metadata(upper.join("run"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
 
     #[test]
     fn container_paths_become_relative() {
