@@ -59,6 +59,9 @@ impl Global {
             (None, 2) => "debug".into(),
             (None, _) => "trace".into(),
         };
+        // The HTTP stack traces raw request bytes (Authorization headers included): never
+        // below info, so no log level shows registry secrets.
+        let level = format!("{level},ureq=info,ureq_proto=info,rustls=info");
         let filter = tracing_subscriber::EnvFilter::try_new(&level)
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
         tracing_subscriber::fmt()

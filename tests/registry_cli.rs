@@ -638,3 +638,76 @@ fn unreachable_registry_fails_cleanly() {
     );
     assert!(err.starts_with("error: pulling"), "{err}");
 }
+
+#[test]
+fn bearer_tokens_from_the_token_endpoint_and_no_secret_in_logs() {
+    let token_requests = Arc::new(AtomicUsize::new(0));
+    let seen = token_requests.clone();
+    let inner = serve_image(|_, layer| Reply::new(200, layer.to_vec()));
+    let port = free_port();
+    let realm = format!("http://127.0.0.1:{port}/token");
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("bob:hunter2")
+    );
+    let handler: Arc<Handler> = Arc::new(move |method, path, headers| {
+        if path.starts_with("/token?") {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let query = path.replace("%3A", ":").replace("%2F", "/");
+            let scoped =
+                query.contains("scope=repository:tok/image:pull") && query.contains("service=fake");
+            if headers.get("authorization") != Some(&basic) || !scoped {
+                return Reply::new(401, Vec::new());
+            }
+            return Reply::new(
+                200,
+                br#"{"token":"tok-SECRET-1","expires_in":300}"#.to_vec(),
+            );
+        }
+        if headers.get("authorization").map(String::as_str) != Some("Bearer tok-SECRET-1") {
+            return Reply::new(401, Vec::new()).header(
+                "WWW-Authenticate",
+                &format!(
+                    r#"Bearer realm="{realm}",service="fake",scope="repository:tok/image:pull""#
+                ),
+            );
+        }
+        inner(method, path, headers)
+    });
+    // The port was chosen before the handler; serve it there.
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let handler = handler.clone();
+            std::thread::spawn(move || serve_one(stream, &*handler));
+        }
+    });
+
+    let env = Env::new();
+    let name = format!("127.0.0.1:{port}/tok/image:latest");
+    let err = fails(&env, &["pull", &name], None);
+    assert!(err.contains("incorrect username or password"), "{err}");
+
+    let docker = home(&env).join(".docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"auths":{{"127.0.0.1:{port}":{{"auth":"{}"}}}}}}"#,
+            base64::engine::general_purpose::STANDARD.encode("bob:hunter2")
+        ),
+    )
+    .unwrap();
+    let before = token_requests.load(Ordering::SeqCst);
+    let out = run(&env, &["-vvv", "pull", &name], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // One token serves every request of the pull (it is cached).
+    assert_eq!(token_requests.load(Ordering::SeqCst) - before, 1);
+    for secret in ["tok-SECRET-1", "hunter2", "Ym9iOmh1bnRlcjI"] {
+        assert!(
+            !stderr.contains(secret),
+            "{secret} leaked into the log:\n{stderr}"
+        );
+    }
+}
