@@ -12,7 +12,9 @@ use std::sync::Mutex;
 use strata_builder::image::host_platform;
 use strata_cache::oci::media_type;
 use strata_cache::{Descriptor, Digest, ImageConfig, ImageIndex, ImageManifest, Platform, Store};
-use strata_registry::{parse_platform, select_manifest, Client, ClientOptions, Reference};
+use strata_registry::{
+    parse_platform, select_manifest, Client, ClientOptions, Reference, RegistryError,
+};
 
 /// Options of the commands that talk to a registry.
 #[derive(Debug, Args)]
@@ -92,6 +94,23 @@ pub fn for_each_parallel<T: Sync>(
     match failure.into_inner().expect("failure slot") {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Adds the advice to log in to an authorization failure from `host`.
+pub fn with_login_hint(err: anyhow::Error, host: &str) -> anyhow::Error {
+    let refused = err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<RegistryError>(),
+            Some(RegistryError::Unauthorized { .. } | RegistryError::Auth { .. })
+        )
+    });
+    if refused {
+        err.context(format!(
+            "{host} refused the request (log in with `strata login {host}`)"
+        ))
+    } else {
+        err
     }
 }
 
@@ -221,7 +240,8 @@ pub fn run(global: &Global, args: PullArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let pulled = pull_image(&store, &client, &reference, platform.as_ref(), &say)
-        .with_context(|| format!("pulling {}", familiar.familiar_string()))?;
+        .with_context(|| format!("pulling {}", familiar.familiar_string()))
+        .map_err(|e| with_login_hint(e, reference.domain()))?;
     if !quiet {
         println!("Digest: {}", pulled.digest);
         if pulled.up_to_date {

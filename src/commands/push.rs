@@ -3,7 +3,7 @@
 //! stored, so its digest is the image's.
 
 use super::open_store;
-use super::pull::{for_each_parallel, RegistryArgs, PARALLEL_TRANSFERS};
+use super::pull::{for_each_parallel, with_login_hint, RegistryArgs, PARALLEL_TRANSFERS};
 use crate::cli::{Global, Progress};
 use anyhow::Context;
 use clap::Args;
@@ -27,7 +27,7 @@ pub struct PushArgs {
     registry: RegistryArgs,
 }
 
-/// Pushes one blob of the store, printing docker's line for layers (`say` = Some).
+/// Pushes one blob of the store.
 fn push_blob(
     store: &Store,
     client: &Client,
@@ -40,6 +40,14 @@ fn push_blob(
 }
 
 pub fn run(global: &Global, args: PushArgs) -> anyhow::Result<ExitCode> {
+    let dest_text = args.destination.as_deref().unwrap_or(&args.reference);
+    let host = Reference::parse(dest_text)
+        .map(|r| r.domain().to_string())
+        .unwrap_or_default();
+    push(global, args).map_err(|e| with_login_hint(e, &host))
+}
+
+fn push(global: &Global, args: PushArgs) -> anyhow::Result<ExitCode> {
     let dest_text = args.destination.as_deref().unwrap_or(&args.reference);
     let dest = Reference::parse(dest_text)?;
     let dest = if dest.digest().is_some() {

@@ -456,11 +456,14 @@ pub(crate) fn status_error(mut resp: Response<Body>, what: &str) -> RegistryErro
         .as_reader()
         .take(64 * 1024)
         .read_to_string(&mut text);
-    let message = error_message(&text).unwrap_or_else(|| {
-        status
+    // HEAD answers have no body: say what docker says for the common refusals.
+    let message = error_message(&text).unwrap_or_else(|| match status.as_u16() {
+        401 => "authentication required".to_string(),
+        403 => "requested access to the resource is denied".to_string(),
+        _ => status
             .canonical_reason()
             .unwrap_or("no explanation")
-            .to_string()
+            .to_string(),
     });
     let what = what.to_string();
     match status.as_u16() {
