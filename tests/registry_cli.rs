@@ -448,20 +448,28 @@ impl Reply {
 
 type Handler = dyn Fn(&str, &str, &HashMap<String, String>) -> Reply + Send + Sync;
 
+/// Request bodies the fake registry received, by path.
+type Bodies = Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// Serves `handler` on a free loopback port, one thread per connection, `Connection: close`.
 fn fake_registry(handler: Arc<Handler>) -> u16 {
+    fake_registry_recording(handler, Bodies::default())
+}
+
+fn fake_registry_recording(handler: Arc<Handler>, bodies: Bodies) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let handler = handler.clone();
-            std::thread::spawn(move || serve_one(stream, &*handler));
+            let bodies = bodies.clone();
+            std::thread::spawn(move || serve_one(stream, &*handler, &bodies));
         }
     });
     port
 }
 
-fn serve_one(mut stream: TcpStream, handler: &Handler) {
+fn serve_one(mut stream: TcpStream, handler: &Handler, bodies: &Bodies) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
     // A TLS probe is not text: drop it.
@@ -482,6 +490,17 @@ fn serve_one(mut stream: TcpStream, handler: &Handler) {
         if let Some((k, v)) = h.split_once(':') {
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
+    }
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+        return;
+    }
+    if length > 0 {
+        bodies.lock().unwrap().push((path.clone(), body));
     }
     let reply = handler(&method, &path, &headers);
     let mut head = format!(
@@ -679,7 +698,7 @@ fn bearer_tokens_from_the_token_endpoint_and_no_secret_in_logs() {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let handler = handler.clone();
-            std::thread::spawn(move || serve_one(stream, &*handler));
+            std::thread::spawn(move || serve_one(stream, &*handler, &Bodies::default()));
         }
     });
 
@@ -710,4 +729,46 @@ fn bearer_tokens_from_the_token_endpoint_and_no_secret_in_logs() {
             "{secret} leaked into the log:\n{stderr}"
         );
     }
+}
+
+#[test]
+fn push_retries_a_failed_upload_and_sends_the_stored_bytes() {
+    let puts = Arc::new(AtomicUsize::new(0));
+    let counter = puts.clone();
+    let handler: Arc<Handler> = Arc::new(move |method, path, _| match method {
+        "HEAD" => Reply::new(404, Vec::new()),
+        "POST" => Reply::new(202, Vec::new()).header("Location", "/v2/up/load/session?s=1"),
+        "PUT" if path.starts_with("/v2/up/load/session?s=1&digest=") => {
+            // The first upload fails on the server side.
+            if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                Reply::new(500, Vec::new())
+            } else {
+                Reply::new(201, Vec::new())
+            }
+        }
+        "PUT" if path.starts_with("/v2/up/load/manifests/") => Reply::new(201, Vec::new()),
+        _ => Reply::new(404, Vec::new()),
+    });
+    let bodies = Bodies::default();
+    let port = fake_registry_recording(handler, bodies.clone());
+    let env = Env::new();
+    env.import_base("base");
+    let out = ok(
+        &env,
+        &["push", "base", &format!("127.0.0.1:{port}/up/load:v9")],
+    );
+    assert!(out.contains(": Pushed"), "{out}");
+    // Layer (twice: failed then retried) and config uploads.
+    assert_eq!(puts.load(Ordering::SeqCst), 3);
+    let digest = pushed_digest(&out);
+    let bodies = bodies.lock().unwrap();
+    for (path, body) in bodies.iter() {
+        if let Some(expected) = path.split("digest=").nth(1) {
+            assert_eq!(Digest::of_bytes(body).to_string(), expected, "{path}");
+        } else {
+            assert!(path.ends_with("/manifests/v9"), "{path}");
+            assert_eq!(Digest::of_bytes(body).to_string(), digest);
+        }
+    }
+    assert_eq!(bodies.len(), 4);
 }
