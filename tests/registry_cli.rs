@@ -28,6 +28,11 @@ struct Registry {
 impl Registry {
     /// Starts the registry, with htpasswd basic auth for `user` when given.
     fn start(user: Option<(&str, &str)>) -> Registry {
+        Registry::start_with(user, false)
+    }
+
+    /// Starts the registry; with `tls`, over HTTPS with a fresh self-signed certificate.
+    fn start_with(user: Option<(&str, &str)>, tls: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut config = format!(
@@ -35,6 +40,34 @@ impl Registry {
              http:\n  addr: 127.0.0.1:{port}\n",
             dir.path().join("data").display()
         );
+        if tls {
+            let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+            common::tool(
+                "openssl",
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                    "-keyout",
+                    key.to_str().unwrap(),
+                    "-out",
+                    cert.to_str().unwrap(),
+                ],
+            );
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+        }
         if let Some((name, password)) = user {
             let hash = bcrypt::hash(password, 4).unwrap();
             let htpasswd = dir.path().join("htpasswd");
@@ -54,11 +87,12 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("docker-registry is installed (tests/setup-host.sh)");
-        let registry = Registry { child, port, dir };
+        let mut registry = Registry { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let exited = registry.child.try_wait().unwrap().is_some();
             assert!(
-                Instant::now() < deadline,
+                Instant::now() < deadline && !exited,
                 "registry did not start: {}",
                 std::fs::read_to_string(registry.dir.path().join("registry.log")).unwrap()
             );
@@ -771,4 +805,40 @@ fn push_retries_a_failed_upload_and_sends_the_stored_bytes() {
         }
     }
     assert_eq!(bodies.len(), 4);
+}
+
+#[test]
+fn tls_registry_with_basic_auth() {
+    let registry = Registry::start_with(Some(("carol", "pa55")), true);
+    let env = Env::new();
+    let id = env.import_base("base");
+    let dest = format!("{}/tls/base:v1", registry.host());
+    let out = ok_in(
+        &env,
+        &["login", "-u", "carol", "--password-stdin", &registry.host()],
+        Some("pa55\n"),
+    );
+    assert!(out.contains("Login Succeeded"), "{out}");
+    let digest = pushed_digest(&ok(&env, &["push", "base", &dest]));
+    let dst = Env::new();
+    std::fs::create_dir_all(home(&dst).join(".docker")).unwrap();
+    std::fs::copy(
+        home(&env).join(".docker/config.json"),
+        home(&dst).join(".docker/config.json"),
+    )
+    .unwrap();
+    let pulled = ok(&dst, &["pull", &dest]);
+    assert!(pulled.contains(&digest), "{pulled}");
+    assert_eq!(image_id(&dst, &dest), id);
+    let inspect = common::tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            "carol:pa55",
+            &format!("docker://{dest}"),
+        ],
+    );
+    assert!(inspect.contains(&digest), "{inspect}");
 }
