@@ -37,11 +37,11 @@ pub struct Global {
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Progress {
-    /// tty when stderr is a terminal, plain otherwise
+    /// The best format for stderr (plain for now)
     Auto,
     /// One line per event
     Plain,
-    /// Live display
+    /// Live display (for now the plain format)
     Tty,
     /// One JSON object per event
     Json,
