@@ -69,12 +69,22 @@ pub struct BuildArgs {
     /// Secret to expose to RUN --mount=type=secret: id=ID,src=FILE
     #[arg(long = "secret", value_name = "id=ID,src=FILE")]
     secrets: Vec<String>,
+    /// Network of RUN steps without RUN --network: default (loopback only for now), none, host
+    #[arg(long, value_enum, default_value_t = NetworkArg::Default)]
+    network: NetworkArg,
     /// Output destination: type=oci|docker,dest=FILE, type=tar,dest=FILE, type=local,dest=DIR
     #[arg(short = 'o', long = "output", value_name = "type=TYPE,dest=PATH")]
     outputs: Vec<String>,
     /// The build context directory
     #[arg(default_value = ".")]
     context: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum NetworkArg {
+    Default,
+    None,
+    Host,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -239,6 +249,11 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
         source_date_epoch,
         runtime: Runtime::from_arg(&args.runtime)?,
         secrets: parse_secrets(&args.secrets)?,
+        network: match args.network {
+            NetworkArg::Default => strata_builder::sandbox::NetworkMode::Default,
+            NetworkArg::None => strata_builder::sandbox::NetworkMode::None,
+            NetworkArg::Host => strata_builder::sandbox::NetworkMode::Host,
+        },
         cancel: strata_builder::sandbox::CancelToken::new(),
     };
     // Ctrl-C cancels cleanly: the running step is killed and temp dirs are removed; a second

@@ -8,6 +8,7 @@
 mod copy;
 mod export;
 pub mod key;
+mod mounts;
 pub mod ops;
 mod progress;
 pub mod rootfs;
@@ -62,6 +63,8 @@ pub struct BuildRequest {
     pub runtime: Runtime,
     /// `--secret id=...,src=...`.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// `--network`: the network of RUN steps that do not say `RUN --network=`.
+    pub network: crate::sandbox::NetworkMode,
     /// Cancels the build (Ctrl-C): the running step is killed, no further step starts.
     pub cancel: CancelToken,
 }
@@ -162,38 +165,6 @@ impl StepContext<'_> {
     /// A writer that turns a RUN's output into progress events.
     pub fn output(&self) -> progress::LineWriter<'_> {
         progress::LineWriter::new(self.shared.progress, self.step_id)
-    }
-
-    /// The host directory behind `RUN --mount=type=cache,id=ID`, shared by builds.
-    pub fn cache_mount_dir(&self, id: &str) -> Result<PathBuf, SolveError> {
-        let name = Digest::of_bytes(id.as_bytes()).hex();
-        let dir = self
-            .shared
-            .store
-            .metadata_dir()
-            .join("cache-mounts")
-            .join(name);
-        std::fs::create_dir_all(&dir).map_err(|e| SolveError::Io(dir.display().to_string(), e))?;
-        Ok(dir)
-    }
-
-    /// The file given with `--secret id=ID,src=FILE`.
-    pub fn secret(&self, id: &str) -> Result<PathBuf, SolveError> {
-        self.shared.request.secrets.get(id).cloned().ok_or_else(|| {
-            SolveError::Unsupported(format!(
-                "secret {id} not found: pass --secret id={id},src=FILE"
-            ))
-        })
-    }
-
-    /// A path of the context for `RUN --mount=type=bind`, kept inside the context.
-    pub fn context_path(&self, source: &str) -> Result<PathBuf, SolveError> {
-        let clean = crate::context::clean_source(source).path;
-        Ok(self
-            .shared
-            .request
-            .context_dir
-            .join(clean.trim_start_matches('/')))
     }
 }
 

@@ -22,7 +22,7 @@ pub struct OpEnv<'a> {
 }
 
 impl OpEnv<'_> {
-    fn stage(&self, index: usize) -> Result<StageResult, SolveError> {
+    pub(super) fn stage(&self, index: usize) -> Result<StageResult, SolveError> {
         self.stages
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -149,12 +149,11 @@ impl Op for RunOp {
     }
     fn cache_key(
         &self,
-        _env: &OpEnv<'_>,
+        env: &OpEnv<'_>,
         parent: &CacheKey,
     ) -> Result<(CacheKey, Inputs), SolveError> {
         let step = &self.0;
         let (mut key, mut inputs) = base_key("run", parent, step);
-        let env: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if let Some(plan) = &step.run {
             key.list("args", &plan.args);
             let mounts: Vec<String> = plan
@@ -163,7 +162,25 @@ impl Op for RunOp {
                 .map(|(m, s)| format!("{m:?} {s:?}"))
                 .collect();
             key.list("mounts", &mounts);
+            let inline: Vec<String> = plan
+                .inline_files
+                .iter()
+                .map(|(name, data)| format!("{name}\0{data}"))
+                .collect();
+            key.list("inline-files", &inline);
+            let sources = super::mounts::source_digests(env, plan)?;
+            if !sources.is_empty() {
+                inputs.insert("mount-sources".into(), sources.join("\n"));
+            }
+            key.list("mount-sources", &sources);
         }
+        // The build-wide --network changes what a RUN may do (BuildKit keys the exec's
+        // network mode); RUN --network is part of the instruction already.
+        let network = env.ctx.shared.request.network;
+        if network != crate::sandbox::NetworkMode::Default {
+            key.field("network", format!("{network:?}").as_bytes());
+        }
+        let env: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         key.list("env", &env)
             .field("user", step.user.as_bytes())
             .field("workdir", step.workdir.as_bytes());
@@ -179,12 +196,7 @@ impl Op for RunOp {
         scratch: &Path,
         tree: &Path,
     ) -> Result<bool, SolveError> {
-        let work = scratch.join("work");
-        let empty = scratch.join("empty");
-        for d in [&work, &empty] {
-            std::fs::create_dir(d).map_err(|e| SolveError::Io(d.display().to_string(), e))?;
-        }
-        run::run_step(env.ctx, &self.0, lowers, tree, &work, &empty)?;
+        run::run_step(env, &self.0, lowers, tree, scratch)?;
         Ok(true)
     }
 }

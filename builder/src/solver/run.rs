@@ -1,36 +1,44 @@
 //! A RUN step: the stack of snapshots as overlay lower dirs, a fresh upper dir, the process in
 //! the sandbox; the upper dir becomes the layer (and, renamed, that layer's snapshot).
 
+use super::mounts;
+use super::ops::OpEnv;
 use super::rootfs::resolve_user;
-use super::{SolveError, StepContext};
-use crate::dockerfile::instructions::MountType;
-use crate::graph::{Source, Step};
+use super::SolveError;
+use crate::graph::Step;
 use crate::sandbox::{MountKind, NetworkMode, Process, RunSpec, StepIo};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 /// Docker's default PATH, given to a RUN whose environment has none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Runs `step` on `lowers`; its changes are left in `upper`.
+/// Runs `step` on `lowers`; its changes are left in `upper`. `scratch` is a private
+/// directory of the step (mount sources, inline files).
 pub fn run_step(
-    ctx: &StepContext<'_>,
+    env: &OpEnv<'_>,
     step: &Step,
     lowers: &[PathBuf],
     upper: &std::path::Path,
-    work: &std::path::Path,
-    empty_lower: &std::path::Path,
+    scratch: &std::path::Path,
 ) -> Result<(), SolveError> {
+    let ctx = env.ctx;
+    let work = scratch.join("work");
+    let empty_lower = scratch.join("empty");
+    for d in [&work, &empty_lower] {
+        std::fs::create_dir(d).map_err(|e| SolveError::Io(d.display().to_string(), e))?;
+    }
     let plan = step
         .run
         .as_ref()
         .ok_or_else(|| SolveError::Internal("RUN without a plan".into()))?;
     let (uid, gid, additional_gids) = resolve_user(lowers, &step.user)?;
-    let mut env: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut env_vars: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     for (k, v) in &plan.proxy_env {
-        env.push(format!("{k}={v}"));
+        env_vars.push(format!("{k}={v}"));
     }
     if !step.env.iter().any(|(k, _)| k == "PATH") {
-        env.push(format!("PATH={DEFAULT_PATH}"));
+        env_vars.push(format!("PATH={DEFAULT_PATH}"));
     }
     let cwd = if step.workdir.is_empty() {
         "/".to_string()
@@ -40,60 +48,34 @@ pub fn run_step(
     let network = match run_network(step) {
         Some("host") => NetworkMode::Host,
         Some("none") => NetworkMode::None,
-        _ => NetworkMode::Default,
+        // The build-wide `--network` applies to RUNs that do not choose their own.
+        _ => ctx.shared.request.network,
     };
-    let mut mounts = Vec::new();
-    for (mount, source) in &plan.mounts {
-        let id = if mount.cache_id.is_empty() {
-            mount.target.clone()
-        } else {
-            mount.cache_id.clone()
-        };
-        let kind = match mount.kind {
-            MountType::Tmpfs => MountKind::Tmpfs {
-                size: (mount.size_limit > 0).then_some(mount.size_limit as u64),
+    let prepared = mounts::prepare(env, plan, &cwd, scratch)?;
+    env_vars.extend(prepared.mounts_env());
+    let mut mounts = prepared.mounts.clone();
+    if !plan.inline_files.is_empty() {
+        // BuildKit's inline_files: a heredoc starting with `#!` is a script, mounted
+        // read-only at /dev/pipes/NAME (mode 0755) and executed.
+        let pipes = scratch.join("pipes");
+        std::fs::create_dir(&pipes).map_err(|e| SolveError::Io(pipes.display().to_string(), e))?;
+        for (name, data) in &plan.inline_files {
+            let file = pipes.join(name.trim_start_matches('/'));
+            std::fs::write(&file, data)
+                .map_err(|e| SolveError::Io(file.display().to_string(), e))?;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| SolveError::Io(file.display().to_string(), e))?;
+        }
+        mounts.push(crate::sandbox::Mount {
+            destination: "/dev/pipes".into(),
+            kind: MountKind::Bind {
+                source: pipes,
+                readonly: true,
             },
-            MountType::Cache => MountKind::Bind {
-                source: ctx.cache_mount_dir(&id)?,
-                readonly: false,
-            },
-            MountType::Secret => {
-                let secret = mount.source.clone();
-                let name = if mount.cache_id.is_empty() {
-                    secret.clone()
-                } else {
-                    mount.cache_id.clone()
-                };
-                MountKind::Bind {
-                    source: ctx.secret(&name)?,
-                    readonly: true,
-                }
-            }
-            MountType::Bind => match source {
-                Source::Context => MountKind::Bind {
-                    source: ctx.context_path(&mount.source)?,
-                    readonly: mount.read_only,
-                },
-                other => {
-                    return Err(SolveError::Unsupported(format!(
-                        "RUN --mount=type=bind from {other:?} is not supported yet"
-                    )))
-                }
-            },
-            MountType::Ssh => {
-                return Err(SolveError::Unsupported(
-                    "RUN --mount=type=ssh is not supported yet".into(),
-                ))
-            }
-        };
-        let destination = match (&mount.kind, mount.target.is_empty()) {
-            (MountType::Secret, true) => format!("/run/secrets/{id}"),
-            _ => mount.target.clone(),
-        };
-        mounts.push(crate::sandbox::Mount { destination, kind });
+        });
     }
     let lowers_for_spec = if lowers.is_empty() {
-        vec![empty_lower.to_path_buf()]
+        vec![empty_lower.clone()]
     } else {
         lowers.to_vec()
     };
@@ -101,10 +83,10 @@ pub fn run_step(
     let spec = RunSpec {
         lowers: lowers_for_spec,
         upper: upper.to_path_buf(),
-        work: work.to_path_buf(),
+        work: work.clone(),
         process: Process {
             args: plan.args.clone(),
-            env,
+            env: env_vars,
             cwd,
             uid,
             gid,
@@ -118,11 +100,6 @@ pub fn run_step(
         ),
         resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
     };
-    if !plan.inline_files.is_empty() {
-        return Err(SolveError::Unsupported(
-            "RUN heredocs with a shebang are not supported yet".into(),
-        ));
-    }
     let status = {
         let mut out = ctx.output();
         ctx.sandbox.run_cancellable(
