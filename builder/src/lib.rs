@@ -4,6 +4,8 @@
 //!   [`dockerfile::shell::Lexer`] (word expansion), typed instructions and lint rules.
 //! - [`graph`]: [`graph::compile`] turns the text into a [`graph::BuildGraph`] of stages and
 //!   steps with ARG/ENV scoping applied; [`graph::check`] is `build --check`.
+//! - [`container`]: containers — create, start under a monitor, exec, stop, remove — on
+//!   the store's container records ([`container::ContainerStore`]).
 //! - [`context`]: [`context::ContextView`] — `.dockerignore`, COPY source selection, content
 //!   hashes remembered in a [`context::StatCache`].
 //! - [`sandbox`]: [`sandbox::Sandbox`] runs one RUN process from a [`sandbox::RunSpec`].
@@ -14,6 +16,7 @@
 //!   history, removal, and [`image::archive`] (`save`/`load`).
 #![deny(missing_docs)]
 
+pub mod container;
 pub mod context;
 pub mod dockerfile;
 pub mod graph;

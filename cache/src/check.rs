@@ -9,7 +9,7 @@ use crate::digest::{Digest, DigestReader};
 use crate::error::{Error, IoContext, Result};
 use crate::oci::{media_type, Descriptor};
 use crate::store::{remove_quietly, sync_dir, Store};
-use crate::walk::{extra_roots, walk, Problem};
+use crate::walk::{extra_roots, walk_all, Problem};
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io;
@@ -110,6 +110,9 @@ pub struct CheckReport {
     pub stale_cache_records: Vec<CacheKey>,
     /// Records of another format version (informational; left alone).
     pub unsupported_cache_records: Vec<PathBuf>,
+    /// Entries of `containers/` that are not complete containers: temp dirs of crashed
+    /// creations or removals, dirs without a readable record.
+    pub container_garbage: Vec<PathBuf>,
     /// Set when `repair` was asked.
     pub repaired: Option<RepairReport>,
 }
@@ -139,6 +142,7 @@ impl CheckReport {
             || !self.snapshot_garbage.is_empty()
             || !self.bad_cache_records.is_empty()
             || !self.stale_cache_records.is_empty()
+            || !self.container_garbage.is_empty()
     }
 }
 
@@ -169,7 +173,7 @@ impl Store {
         let mut image_diff_ids = None;
         let mut broken_top = BTreeSet::new();
         if let Some(index) = &index {
-            let reach = walk(self, &index.manifests)?;
+            let reach = walk_all(self, index)?;
             for problem in &reach.problems {
                 match problem {
                     Problem::Missing {
@@ -222,6 +226,7 @@ impl Store {
             }
         }
         self.check_cache_records(&corrupt, &mut report)?;
+        report.container_garbage = self.scan_containers()?.1;
         self.check_snapshots(image_diff_ids.as_ref(), &mut report)?;
         let roots = extra_roots(self)?;
         if index.is_some() {
@@ -350,6 +355,10 @@ impl Store {
         // Before the roots are recomputed below, so what only these records kept goes too.
         self.repair_cache_records(found, &mut rep);
         self.repair_snapshot_garbage(found, &mut rep);
+        for (path, size) in self.remove_container_garbage(&found.container_garbage) {
+            rep.bytes_freed += size;
+            rep.files_removed.push(path);
+        }
         if !index_ok {
             // Without a readable index everything would look unreferenced.
             rep.kept_unreferenced = true;
@@ -377,7 +386,7 @@ impl Store {
         }
         // Recompute: dropped entries may have orphaned more blobs.
         let index = self.read_index()?;
-        let reach = walk(self, &index.manifests)?;
+        let reach = walk_all(self, &index)?;
         self.repair_unreferenced_snapshots(&reach, &mut rep)?;
         if reach.incomplete().is_some() {
             rep.kept_unreferenced = true;

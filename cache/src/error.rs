@@ -143,6 +143,28 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// No container has that name, ID or ID prefix.
+    #[error("No such container: {0}")]
+    ContainerNotFound(String),
+    /// An ID prefix matched several containers.
+    #[error("multiple IDs found with provided prefix: {0}")]
+    ContainerAmbiguous(String),
+    /// Another container has the name.
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    ContainerNameInUse {
+        /// The name.
+        name: String,
+        /// The ID of the container that has it.
+        id: String,
+    },
+    /// A container name, ID or record was refused.
+    #[error("{what}: {reason}")]
+    InvalidContainer {
+        /// The name, ID or record file.
+        what: String,
+        /// Why.
+        reason: String,
+    },
     /// GC refused to run because it could not tell what is reachable.
     #[error("garbage collection refused: {digest} is referenced but unreadable ({reason}); run `strata system check --repair`")]
     Unreachable {
@@ -166,7 +188,10 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            Error::BlobNotFound(_) | Error::NameNotFound(_) | Error::ImageNotFound(_)
+            Error::BlobNotFound(_)
+                | Error::NameNotFound(_)
+                | Error::ImageNotFound(_)
+                | Error::ContainerNotFound(_)
         )
     }
 }

@@ -10,7 +10,7 @@
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::store::{remove_quietly, sync_dir, Store, INDEX_TMP};
-use crate::walk::{extra_roots, walk};
+use crate::walk::{extra_roots, walk_all};
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -78,7 +78,7 @@ impl Store {
     /// [`Store::gc`] for a caller holding the exclusive GC lock.
     pub(crate) fn gc_locked(&self, opts: &GcOptions) -> Result<GcReport> {
         let index = self.read_index()?;
-        let reach = walk(self, &index.manifests)?;
+        let reach = walk_all(self, &index)?;
         if let Some((digest, reason)) = reach.incomplete() {
             return Err(Error::Unreachable {
                 digest: *digest,

@@ -13,6 +13,10 @@
 //! - The build cache ([`CacheKey`] -> [`CacheRecord`]: [`Store::cache_get`],
 //!   [`Store::cache_put`], [`Store::cache_prune`], ...): each step's layer and config delta.
 //!   Its layers are GC roots.
+//! - Containers ([`Store::create_container`], [`Store::find_container`],
+//!   [`Store::update_container`], [`Store::remove_container`]): a [`ContainerRecord`] per
+//!   container (ID, unique name, the image it uses — a GC root — and opaque config and
+//!   state) and the directories reserved for it under `strata/v1/containers/<id>/`.
 //! - [`Digest`]: a validated `sha256:<hex>` digest; [`DigestWriter`] / [`DigestReader`] hash
 //!   content while it streams, [`VerifyingReader`] checks it.
 //! - [`oci`]: serde types for descriptors, manifests, indexes and image configs, and media
@@ -57,6 +61,7 @@
 mod buildcache;
 mod catalogue;
 mod check;
+mod containers;
 pub mod digest;
 mod error;
 mod gc;
@@ -72,6 +77,9 @@ pub use buildcache::{
 };
 pub use catalogue::{Catalogue, ImageEntry, Untagged};
 pub use check::{BadCacheRecord, CheckReport, CorruptBlob, InvalidBlob, MissingBlob, RepairReport};
+pub use containers::{
+    validate_container_name, ContainerId, ContainerLock, ContainerRecord, CONTAINER_RECORD_VERSION,
+};
 pub use digest::{Digest, DigestError, DigestReader, DigestWriter, Hasher, VerifyingReader};
 pub use error::{Error, Result};
 pub use gc::{GcOptions, GcReport};

@@ -119,6 +119,13 @@ pub(crate) fn walk(store: &Store, roots: &[Descriptor]) -> Result<Reach> {
     Ok(reach)
 }
 
+/// Walks from every index.json entry and from the images containers use.
+pub(crate) fn walk_all(store: &Store, index: &ImageIndex) -> Result<Reach> {
+    let mut roots = index.manifests.clone();
+    roots.extend(store.container_images()?);
+    walk(store, &roots)
+}
+
 /// Turns a document read error into a problem; real I/O errors still abort the walk.
 fn unreadable(digest: Digest, e: Error) -> Result<Problem> {
     match e {

@@ -52,6 +52,9 @@ pub fn run(global: &Global, args: CheckArgs) -> anyhow::Result<ExitCode> {
     for path in &report.stray_files {
         println!("garbage: stray file {}", path.display());
     }
+    for path in &report.container_garbage {
+        println!("garbage: incomplete container {}", path.display());
+    }
     if let Some(repair) = &report.repaired {
         println!(
             "repaired: removed {} files ({}), dropped {} image entries",

@@ -41,6 +41,16 @@ pub enum ImageError {
         /// Why.
         reason: String,
     },
+    /// docker's refusal to remove the last name of an image a container uses.
+    #[error("conflict: unable to remove repository reference \"{reference}\" (must force) - container {container} is using its referenced image {image}")]
+    InUse {
+        /// The name as given.
+        reference: String,
+        /// The short ID of a container using the image.
+        container: String,
+        /// The short image ID.
+        image: String,
+    },
     /// A `--change` instruction was refused.
     #[error(transparent)]
     Change(#[from] crate::dockerfile::instructions::FrontendError),

@@ -34,6 +34,30 @@ pub fn remove_image(store: &Store, query: &str, force: bool) -> Result<Removed> 
         }
     };
     let manifest = *image.entry.digest();
+    // docker's refusal: the last name (or the ID) of an image a container uses.
+    let last_name = by_name.is_none() || image.entry.names.len() <= 1;
+    if !force && last_name {
+        if let Some(user) = store
+            .containers()?
+            .into_iter()
+            .find(|c| c.image.digest == manifest || c.image_id == image.id)
+        {
+            return Err(match &by_name {
+                Some(_) => ImageError::InUse {
+                    reference: query.to_string(),
+                    container: user.id.short(),
+                    image: image.id.short(),
+                },
+                None => ImageError::Conflict {
+                    id: image.id.short(),
+                    reason: format!(
+                        "image is being used by stopped container {}",
+                        user.id.short()
+                    ),
+                },
+            });
+        }
+    }
     let deleted = store.update_index(|catalogue| {
         let mut last = names.is_empty();
         for name in &names {
@@ -76,14 +100,19 @@ pub struct PruneReport {
     pub bytes_freed: u64,
 }
 
-/// Removes dangling images, or with `all` every image (no container holds images yet), then
+/// Removes dangling images, or with `all` every image, except those containers use; then
 /// collects unreferenced blobs.
 pub fn prune_images(store: &Store, all: bool) -> Result<PruneReport> {
     let mut report = PruneReport::default();
+    let used: std::collections::BTreeSet<Digest> = store
+        .containers()?
+        .into_iter()
+        .map(|c| c.image.digest)
+        .collect();
     store.update_index(|catalogue| {
         // Read under the index lock: another process may have changed the catalogue.
         for entry in catalogue.images() {
-            if !all && !entry.is_dangling() {
+            if (!all && !entry.is_dangling()) || used.contains(entry.digest()) {
                 continue;
             }
             for name in &entry.names {
