@@ -73,13 +73,13 @@ impl Memo {
 
 /// The explicit encoding, buffered so that small fields do not each go through sha256's
 /// update.
-struct Enc {
+pub(crate) struct Enc {
     hasher: Hasher,
     buf: Vec<u8>,
 }
 
 impl Enc {
-    fn new(tag: &[u8]) -> Enc {
+    pub(crate) fn new(tag: &[u8]) -> Enc {
         let mut e = Enc {
             hasher: Hasher::new(),
             buf: Vec::with_capacity(64 * 1024),
@@ -88,27 +88,27 @@ impl Enc {
         e.u32(ENCODING_VERSION);
         e
     }
-    fn raw(&mut self, b: &[u8]) {
+    pub(crate) fn raw(&mut self, b: &[u8]) {
         self.buf.extend_from_slice(b);
         if self.buf.len() >= 60 * 1024 {
             self.hasher.update(&self.buf);
             self.buf.clear();
         }
     }
-    fn u8(&mut self, v: u8) {
+    pub(crate) fn u8(&mut self, v: u8) {
         self.raw(&[v]);
     }
-    fn u32(&mut self, v: u32) {
+    pub(crate) fn u32(&mut self, v: u32) {
         self.raw(&v.to_be_bytes());
     }
-    fn u64(&mut self, v: u64) {
+    pub(crate) fn u64(&mut self, v: u64) {
         self.raw(&v.to_be_bytes());
     }
-    fn bytes(&mut self, b: &[u8]) {
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.u64(b.len() as u64);
         self.raw(b);
     }
-    fn finish(mut self) -> Digest {
+    pub(crate) fn finish(mut self) -> Digest {
         self.hasher.update(&self.buf);
         self.hasher.finish().0
     }
@@ -205,7 +205,7 @@ impl ContextView {
     }
 
     /// Everything of a node except a directory's contents.
-    fn encode_fields(&self, enc: &mut Enc, i: usize) {
+    pub(crate) fn encode_fields(&self, enc: &mut Enc, i: usize) {
         let e = &self.entries[i];
         enc.u8(kind_code(&e.kind));
         enc.u32(e.meta.permissions());
@@ -249,7 +249,11 @@ impl ContextView {
 
     /// Makes sure every regular file below `roots` has a content digest: from this view's
     /// memo, else the stat cache, else by reading it (in parallel).
-    fn ensure_content(&self, roots: &[usize], cache: &StatCache) -> Result<(), ContextError> {
+    pub(crate) fn ensure_content(
+        &self,
+        roots: &[usize],
+        cache: &StatCache,
+    ) -> Result<(), ContextError> {
         let start = SystemTime::now();
         let root = self.root.as_os_str().as_bytes();
         cache.note_root(root);

@@ -30,6 +30,7 @@ mod goregex;
 mod hash;
 mod ignorefile;
 mod patternmatcher;
+mod placed;
 mod select;
 mod statcache;
 mod view;
@@ -41,6 +42,7 @@ pub use ignorefile::{ignore_file_for, load_ignore, read_all, IgnoreFile, MAX_LIN
 pub use patternmatcher::{
     matches_or_parent_matches, MatchInfo, MatchKind, Pattern, PatternMatcher,
 };
+pub use placed::Placed;
 pub use select::{clean_source, CleanSource};
 pub use statcache::{LoadStatus, StatCache, STAT_CACHE_VERSION};
 pub use view::{ContextView, Entry, EntryKind, Meta, Timestamp};

@@ -299,7 +299,7 @@ fn dispatch_one(
                     c.checksum = Some(ctx.word(&v)?).filter(|s| !s.is_empty());
                 }
             }
-            for s in c.sources.iter_mut() {
+            for s in c.sources.iter_mut().chain(c.exclude.iter_mut()) {
                 *s = ctx.word(s)?;
             }
             c.dest = ctx.word(&c.dest)?;

@@ -3,7 +3,7 @@
 
 use super::rootfs::{find, resolve_user};
 use super::SolveError;
-use crate::context::{ContextView, Entry, EntryKind};
+use crate::context::{ContextView, Entry, EntryKind, PatternMatcher, Placed, StatCache};
 use crate::dockerfile::instructions::Copy;
 use crate::layer::{decompress, extract_layer, Compression, ExtractOptions};
 use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
@@ -34,11 +34,6 @@ pub fn copy_into(
     lowers: &[PathBuf],
     staging: &Path,
 ) -> Result<(), SolveError> {
-    if !copy.exclude.is_empty() || copy.parents {
-        return Err(SolveError::Unsupported(
-            "COPY --exclude and --parents are not supported yet".into(),
-        ));
-    }
     if copy.sources.iter().any(|s| s.contains("://")) || copy.checksum.is_some() {
         return Err(SolveError::Unsupported(
             "ADD of URLs is not supported yet".into(),
@@ -63,6 +58,18 @@ pub fn copy_into(
         chmod,
     };
     let dest = absolute_dest(&copy.dest, workdir);
+    let exclude = exclude_matcher(copy)?;
+    if copy.parents {
+        // The sources keep their paths below the pivot: the destination is a directory.
+        let root = prepare_dir(staging, lowers, &dest, &ownership)?;
+        for src in &copy.sources {
+            let placed = view
+                .select_parents(src, &exclude)
+                .map_err(SolveError::context)?;
+            place(view, &placed, &root, &ownership)?;
+        }
+        return copy_contents(copy, &dest, true, staging, lowers, &ownership);
+    }
     let selected = view.select(&copy.sources).map_err(SolveError::context)?;
     let many = selected.len() + copy.contents.len() > 1
         || copy
@@ -75,21 +82,15 @@ pub fn copy_into(
             "When using COPY with more than one source file, the destination must be a directory and end with a /".into(),
         ));
     }
-    for content in &copy.contents {
-        let target = if dest_is_dir {
-            join(&dest, &content.path)
-        } else {
-            dest.clone()
-        };
-        let path = prepare_parent(staging, lowers, &target, &ownership)?;
-        fs::write(&path, &content.data).map_err(io(&path))?;
-        apply_meta(&path, 0o644, (0, 0), None, &ownership)?;
-    }
+    copy_contents(copy, &dest, dest_is_dir, staging, lowers, &ownership)?;
     for entry in &selected {
         let host = view.host_path(entry);
         if entry.is_dir() {
             let root = prepare_dir(staging, lowers, &dest, &ownership)?;
-            copy_children(view, entry, &root, &ownership)?;
+            let placed = view
+                .contents_excluding(entry, &exclude)
+                .map_err(SolveError::context)?;
+            place(view, &placed, &root, &ownership)?;
             continue;
         }
         if is_add && matches!(entry.kind, EntryKind::File) && is_archive(&host)? {
@@ -109,6 +110,66 @@ pub fn copy_into(
         copy_entry(&host, entry, &path, &ownership)?;
     }
     Ok(())
+}
+
+/// Heredoc sources (`COPY <<EOF /dest`).
+fn copy_contents(
+    copy: &Copy,
+    dest: &str,
+    dest_is_dir: bool,
+    staging: &Path,
+    lowers: &[PathBuf],
+    ownership: &Ownership,
+) -> Result<(), SolveError> {
+    for content in &copy.contents {
+        let target = if dest_is_dir {
+            join(dest, &content.path)
+        } else {
+            dest.to_string()
+        };
+        let path = prepare_parent(staging, lowers, &target, ownership)?;
+        fs::write(&path, &content.data).map_err(io(&path))?;
+        apply_meta(&path, 0o644, (0, 0), None, ownership)?;
+    }
+    Ok(())
+}
+
+/// The `--exclude` patterns as a matcher (empty when none).
+pub fn exclude_matcher(copy: &Copy) -> Result<PatternMatcher, SolveError> {
+    PatternMatcher::new(&copy.exclude).map_err(SolveError::context)
+}
+
+/// The digest of what a COPY/ADD reads from `view`, for its cache key. With `--exclude` or
+/// `--parents` it covers exactly the entries placed and where they land.
+pub fn source_digest(
+    copy: &Copy,
+    view: &ContextView,
+    cache: &StatCache,
+) -> Result<String, SolveError> {
+    let ctx = SolveError::context;
+    if copy.exclude.is_empty() && !copy.parents {
+        let selected = view.select(&copy.sources).map_err(ctx)?;
+        return Ok(view.digest(&selected, cache).map_err(ctx)?.to_string());
+    }
+    let exclude = exclude_matcher(copy)?;
+    let mut placed = Vec::new();
+    if copy.parents {
+        for src in &copy.sources {
+            placed.extend(view.select_parents(src, &exclude).map_err(ctx)?);
+        }
+    } else {
+        for entry in view.select(&copy.sources).map_err(ctx)? {
+            if entry.is_dir() {
+                placed.extend(view.contents_excluding(&entry, &exclude).map_err(ctx)?);
+            } else {
+                placed.push(Placed {
+                    rel: entry.name().to_string(),
+                    entry,
+                });
+            }
+        }
+    }
+    Ok(view.placed_digest(&placed, cache).map_err(ctx)?.to_string())
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> SolveError + '_ {
@@ -291,28 +352,19 @@ fn copy_entry(
     )
 }
 
-fn copy_children(
+/// Copies `placed` entries (in walk order, parents first) below `root`.
+fn place(
     view: &ContextView,
-    dir: &Entry,
+    placed: &[Placed],
     root: &Path,
     own: &Ownership,
 ) -> Result<(), SolveError> {
-    let resolved = view
-        .get(&dir.resolved)
-        .cloned()
-        .unwrap_or_else(|| dir.clone());
-    let base = resolved.path.clone();
     let mut dirs = Vec::new();
-    for child in view.descendants(&resolved) {
-        let rel = child
-            .path
-            .strip_prefix(&base)
-            .unwrap_or(&child.path)
-            .trim_start_matches('/');
-        let target = root.join(rel);
-        copy_entry(&view.host_path(child), child, &target, own)?;
-        if child.is_dir() {
-            dirs.push((target, child.meta.mtime));
+    for p in placed {
+        let target = root.join(&p.rel);
+        copy_entry(&view.host_path(&p.entry), &p.entry, &target, own)?;
+        if p.entry.is_dir() {
+            dirs.push((target, p.entry.meta.mtime));
         }
     }
     // Directory mtimes change as their contents are written: set them last.

@@ -224,12 +224,7 @@ impl Op for CopyOp {
         let digest = match &step.source {
             Some(Source::Context) | None => {
                 let view = env.ctx.shared.context()?;
-                let selected = view
-                    .select(&self.copy.sources)
-                    .map_err(SolveError::context)?;
-                view.digest(&selected, &env.ctx.shared.stat_cache)
-                    .map_err(SolveError::context)?
-                    .to_string()
+                copy::source_digest(&self.copy, view, &env.ctx.shared.stat_cache)?
             }
             Some(Source::Stage(i)) => env.stage(*i)?.key.digest().to_string(),
             Some(Source::Image(r)) => image_result(env.ctx.shared.store, r)?
@@ -245,7 +240,9 @@ impl Op for CopyOp {
             .map(|s| format!("{}\0{}", s.path, s.data))
             .collect();
         key.field("sources", digest.as_bytes())
-            .list("heredocs", &contents);
+            .list("heredocs", &contents)
+            .list("exclude", &self.copy.exclude)
+            .field("parents", if self.copy.parents { b"1" } else { b"0" });
         inputs.insert("sources".into(), digest);
         Ok((key.finish(), inputs))
     }
