@@ -3,7 +3,7 @@
 # running. Idempotent; safe to run repeatedly.
 set -euo pipefail
 
-packages=(docker.io skopeo umoci busybox-static docker-registry runc zstd python3 ca-certificates)
+packages=(docker.io skopeo umoci busybox-static docker-registry runc zstd bzip2 xz-utils python3 ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

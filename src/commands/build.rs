@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use strata_builder::context::StdinContext;
 use strata_builder::dockerfile::scope::{FrontendOptions, Platform};
 use strata_builder::graph;
 use strata_builder::layer::LayerCompression;
@@ -75,7 +76,7 @@ pub struct BuildArgs {
     /// Output destination: type=oci|docker,dest=FILE, type=tar,dest=FILE, type=local,dest=DIR
     #[arg(short = 'o', long = "output", value_name = "type=TYPE,dest=PATH")]
     outputs: Vec<String>,
-    /// The build context directory
+    /// The build context directory; - reads a tar of it (or only a Dockerfile) from stdin
     #[arg(default_value = ".")]
     context: PathBuf,
 }
@@ -94,29 +95,126 @@ enum CompressionArg {
     None,
 }
 
-/// Reads the Dockerfile named by `-f` (or CONTEXT/Dockerfile); returns its display name too.
-pub fn read_dockerfile(file: Option<&Path>, context: &Path) -> anyhow::Result<(String, String)> {
-    match file {
+/// The Dockerfile of a build: its name in messages, its text, and its path (for
+/// `FILE.dockerignore`; none when read from stdin).
+pub struct Dockerfile {
+    name: String,
+    text: String,
+    path: Option<PathBuf>,
+}
+
+/// Reads the Dockerfile with docker's rules: `-f -` is stdin; `-f FILE` is relative to the
+/// current directory, or to the archive's root for a context from stdin (`in_archive`);
+/// without `-f`, CONTEXT/Dockerfile, else CONTEXT/dockerfile.
+pub fn read_dockerfile(
+    file: Option<&Path>,
+    context: &Path,
+    in_archive: bool,
+) -> anyhow::Result<Dockerfile> {
+    let path = match file {
         Some(path) if path.as_os_str() == "-" => {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
                 .context("reading the Dockerfile from stdin")?;
-            Ok(("Dockerfile".into(), text))
+            return Ok(Dockerfile {
+                name: "Dockerfile".into(),
+                text,
+                path: None,
+            });
         }
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading Dockerfile {}", path.display()))?;
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            Ok((name.unwrap_or_else(|| "Dockerfile".into()), text))
+        Some(path) if in_archive => {
+            let rel = strata_builder::context::clean_source(&path.to_string_lossy()).path;
+            context.join(rel.trim_start_matches('/'))
         }
+        Some(path) => path.to_path_buf(),
         None => {
-            let path = context.join("Dockerfile");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading Dockerfile {}", path.display()))?;
-            Ok(("Dockerfile".into(), text))
+            let upper = context.join("Dockerfile");
+            let lower = context.join("dockerfile");
+            if !upper.exists() && lower.exists() {
+                lower
+            } else {
+                upper
+            }
         }
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let shown = match file {
+                Some(f) => f.display().to_string(),
+                None => "Dockerfile".into(),
+            };
+            bail!("Cannot locate specified Dockerfile: {shown}")
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading Dockerfile {}", path.display())),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    Ok(Dockerfile {
+        name: name.unwrap_or_else(|| "Dockerfile".into()),
+        text,
+        path: Some(path),
+    })
+}
+
+/// The context of a build: a directory, or what `-` brought on stdin unpacked into a
+/// temporary directory (removed when this is dropped).
+struct BuildContext {
+    dir: PathBuf,
+    dockerfile: Dockerfile,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+fn build_context(args: &BuildArgs, tmp_parent: Option<&Path>) -> anyhow::Result<BuildContext> {
+    if args.context.as_os_str() != "-" {
+        anyhow::ensure!(
+            args.context.is_dir(),
+            "unable to prepare context: path {:?} not found",
+            args.context
+        );
+        let dockerfile = read_dockerfile(args.file.as_deref(), &args.context, false)?;
+        return Ok(BuildContext {
+            dir: args.context.clone(),
+            dockerfile,
+            _tmp: None,
+        });
     }
+    if args.file.as_deref().is_some_and(|f| f.as_os_str() == "-") {
+        bail!("invalid argument: can't use stdin for both build context and dockerfile");
+    }
+    let tmp = match tmp_parent {
+        Some(parent) => {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+            tempfile::Builder::new()
+                .prefix("stdin-context-")
+                .tempdir_in(parent)?
+        }
+        None => tempfile::tempdir()?,
+    };
+    let dir = tmp.path().to_path_buf();
+    let got = strata_builder::context::read_stdin_context(std::io::stdin().lock(), &dir)
+        .context("reading the build context from stdin")?;
+    let dockerfile = match got {
+        StdinContext::Archive => read_dockerfile(args.file.as_deref(), &dir, true)?,
+        StdinContext::Dockerfile(text) => {
+            // docker: a Dockerfile on stdin, and no context at all.
+            anyhow::ensure!(
+                args.file.is_none(),
+                "the build context on stdin is not an archive, so -f cannot name a file in it"
+            );
+            Dockerfile {
+                name: "Dockerfile".into(),
+                text,
+                path: None,
+            }
+        }
+    };
+    Ok(BuildContext {
+        dir,
+        dockerfile,
+        _tmp: Some(tmp),
+    })
 }
 
 /// `KEY=VALUE` pairs; `NAME` alone takes the value from the environment, as docker does.
@@ -190,7 +288,16 @@ fn parse_secrets(raw: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
 }
 
 pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let (name, source) = read_dockerfile(args.file.as_deref(), &args.context)?;
+    // A context from stdin is unpacked in the store's tmp dir (garbage `system check` removes
+    // if the build is killed); `--check` needs no store.
+    let store = if args.check {
+        None
+    } else {
+        Some(open_store(global)?)
+    };
+    let context = build_context(&args, store.as_ref().map(|s| s.tmp_dir()).as_deref())?;
+    let name = context.dockerfile.name.clone();
+    let source = context.dockerfile.text.clone();
     let build_args = parse_pairs(&args.build_args, "--build-arg", true)?;
     if args.check {
         let mut opts = frontend_options(build_args, args.target.clone());
@@ -236,8 +343,9 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
     let request = BuildRequest {
         dockerfile: source,
         dockerfile_name: name,
-        dockerfile_path: args.file.clone().filter(|f| f.as_os_str() != "-"),
-        context_dir: args.context.clone(),
+        dockerfile_path: context.dockerfile.path.clone(),
+        context_dir: context.dir.clone(),
+        remember_context: context._tmp.is_none(),
         frontend: frontend_options(build_args, args.target.clone()),
         tags,
         labels: parse_pairs(&args.labels, "--label", false)?,
@@ -271,12 +379,7 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|o| parse_output(o))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    anyhow::ensure!(
-        args.context.is_dir(),
-        "unable to prepare context: path {:?} not found",
-        args.context
-    );
-    let store = open_store(global)?;
+    let store = store.context("no store")?;
     let quiet = args.quiet || global.progress == ProgressMode::Quiet;
     let plain = PlainProgress::new(global.progress == ProgressMode::Json);
     let progress: &dyn solver::Progress = if quiet { &QuietProgress } else { &plain };

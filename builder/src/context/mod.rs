@@ -33,6 +33,7 @@ mod patternmatcher;
 mod placed;
 mod select;
 mod statcache;
+mod stdin;
 mod view;
 mod walk;
 
@@ -45,6 +46,7 @@ pub use patternmatcher::{
 pub use placed::Placed;
 pub use select::{clean_source, CleanSource};
 pub use statcache::{LoadStatus, StatCache, STAT_CACHE_VERSION};
+pub use stdin::{is_archive, read_stdin_context, StdinContext};
 pub use view::{ContextView, Entry, EntryKind, Meta, Timestamp};
 
 use std::path::PathBuf;

@@ -11,9 +11,9 @@ pub enum Compression {
     Gzip,
     /// Zstandard.
     Zstd,
-    /// bzip2 (recognised, not decoded).
+    /// bzip2.
     Bzip2,
-    /// xz (recognised, not decoded).
+    /// xz.
     Xz,
 }
 
@@ -55,15 +55,8 @@ pub fn decompress<'a, R: BufRead + 'a>(
         Compression::None => Box::new(input),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
-        Compression::Bzip2 | Compression::Xz => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{}-compressed input is not supported; use plain, gzip or zstd",
-                    compression.name()
-                ),
-            ))
-        }
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new(input, true)),
     };
     Ok((compression, reader))
 }
@@ -97,5 +90,25 @@ mod tests {
         let mut out = String::new();
         reader.read_to_string(&mut out).unwrap();
         assert_eq!((kind, out.as_str()), (Compression::Gzip, "payload"));
+    }
+
+    #[test]
+    fn bzip2_and_xz_decode() {
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(b"bz payload").unwrap();
+        let bz = bz.finish().unwrap();
+        let mut xz =
+            lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::default()).unwrap();
+        xz.write_all(b"xz payload").unwrap();
+        let xz = xz.finish().unwrap();
+        for (bytes, kind, text) in [
+            (bz, Compression::Bzip2, "bz payload"),
+            (xz, Compression::Xz, "xz payload"),
+        ] {
+            let (got, mut reader) = decompress(io::BufReader::new(&bytes[..])).unwrap();
+            let mut out = String::new();
+            reader.read_to_string(&mut out).unwrap();
+            assert_eq!((got, out.as_str()), (kind, text));
+        }
     }
 }

@@ -41,6 +41,9 @@ pub struct BuildRequest {
     pub dockerfile_path: Option<PathBuf>,
     /// The context directory.
     pub context_dir: PathBuf,
+    /// Keep the context's stat cache for later builds (false for a context unpacked from
+    /// stdin into a temporary directory: no later build sees those files again).
+    pub remember_context: bool,
     /// Build args, target, platforms.
     pub frontend: FrontendOptions,
     /// Full names to tag the result with.
@@ -232,7 +235,11 @@ pub fn build(
             .with_state_dir(store.metadata_dir().join("sandbox")),
         progress,
         context: OnceLock::new(),
-        stat_cache: StatCache::load(&stat_path),
+        stat_cache: if request.remember_context {
+            StatCache::load(&stat_path)
+        } else {
+            StatCache::new()
+        },
         step_counter: Mutex::new(0),
         counts: Mutex::new((0, 0)),
         graph,
@@ -243,7 +250,7 @@ pub fn build(
         .get(&target)
         .ok_or_else(|| SolveError::Internal("the target stage was not built".into()))?;
     let (manifest, id) = export::export(&shared, result)?;
-    if shared.context.get().is_some() {
+    if shared.context.get().is_some() && request.remember_context {
         // Best effort: a lost stat cache only costs re-reading files next time.
         let _ = shared.stat_cache.save(&stat_path);
     }
