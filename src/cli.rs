@@ -37,13 +37,13 @@ pub struct Global {
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Progress {
-    /// The best format for stderr (plain for now)
+    /// tty when stderr is a terminal, plain otherwise
     Auto,
     /// One line per event
     Plain,
-    /// Live display (for now the plain format)
+    /// Live display redrawn in place: steps with timers, the running steps' last output
     Tty,
-    /// One JSON object per event
+    /// One JSON object per event (for CI)
     Json,
     /// Nothing
     Quiet,

@@ -2,10 +2,11 @@
 
 use super::open_store;
 use crate::cli::{Global, Progress as ProgressMode};
+use crate::progress::{Display, Outcome};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use strata_builder::context::StdinContext;
@@ -13,7 +14,7 @@ use strata_builder::dockerfile::scope::{FrontendOptions, Platform};
 use strata_builder::graph;
 use strata_builder::layer::LayerCompression;
 use strata_builder::sandbox::Runtime;
-use strata_builder::solver::{self, BuildRequest, PlainProgress, QuietProgress};
+use strata_builder::solver::{self, BuildRequest};
 use strata_registry::Reference;
 
 /// Arguments of `strata build`.
@@ -381,24 +382,35 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let store = store.context("no store")?;
     let quiet = args.quiet || global.progress == ProgressMode::Quiet;
-    let plain = PlainProgress::new(global.progress == ProgressMode::Json);
-    let progress: &dyn solver::Progress = if quiet { &QuietProgress } else { &plain };
-    let _ = std::io::stderr().is_terminal();
-    let result = solver::build(&store, &request, progress)?;
-    for spec in &outputs {
-        write_output(&store, &result, spec)?;
-    }
-    if let Some(path) = &args.iidfile {
-        std::fs::write(path, result.id.to_string())
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    let display = Display::new(global.progress, quiet);
+    let built = solver::build(&store, &request, &display)
+        .map_err(anyhow::Error::from)
+        .and_then(|result| {
+            for spec in &outputs {
+                write_output(&store, &result, spec)?;
+            }
+            if let Some(path) = &args.iidfile {
+                std::fs::write(path, result.id.to_string())
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(result)
+        });
+    let result = match built {
+        Ok(result) => {
+            let id = result.id.to_string();
+            display.finish(Outcome::Built {
+                id: &id,
+                tags: &request.tags,
+            });
+            result
+        }
+        Err(err) => {
+            display.finish(Outcome::Failed(&crate::output::error_chain(&err)));
+            return Err(err);
+        }
+    };
     if quiet {
         println!("{}", result.id);
-    } else {
-        eprintln!("writing image {} done", result.id);
-        for tag in &request.tags {
-            eprintln!("naming to {tag} done");
-        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@ mod run;
 mod stage;
 
 pub use export::to_graph_config;
-pub use progress::{Event, PlainProgress, Progress, QuietProgress};
+pub use progress::{Event, Progress, QuietProgress};
 pub use rootfs::LayerRef;
 
 use crate::context::{ContextView, StatCache};

@@ -1,8 +1,7 @@
-//! Build progress: events from the solver, shown like BuildKit's plain output or as JSON.
+//! Build progress: the events the solver emits. Showing them (plain lines, a live terminal
+//! display, JSON) is the binary's business: this crate prints nothing.
 
 use std::io::Write;
-use std::sync::Mutex;
-use std::time::Instant;
 
 /// Something that happened during a build.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,69 +61,6 @@ pub struct QuietProgress;
 
 impl Progress for QuietProgress {
     fn event(&self, _event: Event) {}
-}
-
-/// BuildKit's plain format (`#3 [2/4] RUN make`, `#3 CACHED`, `#3 DONE 0.4s`), or one JSON
-/// object per event, on stderr.
-pub struct PlainProgress {
-    json: bool,
-    start: Instant,
-    lock: Mutex<()>,
-}
-
-impl PlainProgress {
-    /// Plain text (`json == false`) or JSON lines.
-    pub fn new(json: bool) -> PlainProgress {
-        PlainProgress {
-            json,
-            start: Instant::now(),
-            lock: Mutex::new(()),
-        }
-    }
-}
-
-impl Progress for PlainProgress {
-    fn event(&self, event: Event) {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let elapsed = self.start.elapsed().as_secs_f64();
-        let text = if self.json {
-            let value = match &event {
-                Event::Step { id, name } => {
-                    serde_json::json!({"type": "step", "id": id, "name": name, "time": elapsed})
-                }
-                Event::Cached { id } => {
-                    serde_json::json!({"type": "cached", "id": id, "time": elapsed})
-                }
-                Event::Done { id, seconds } => {
-                    serde_json::json!({"type": "done", "id": id, "seconds": seconds, "time": elapsed})
-                }
-                Event::Output { id, line } => {
-                    serde_json::json!({"type": "output", "id": id, "line": line, "time": elapsed})
-                }
-                Event::Explain { id, reason } => {
-                    serde_json::json!({"type": "cache-miss", "id": id, "reason": reason, "time": elapsed})
-                }
-                Event::Warning(text) => {
-                    serde_json::json!({"type": "warning", "message": text, "time": elapsed})
-                }
-                Event::Error { id, message } => {
-                    serde_json::json!({"type": "error", "id": id, "message": message, "time": elapsed})
-                }
-            };
-            format!("{value}\n")
-        } else {
-            match &event {
-                Event::Step { id, name } => format!("#{id} {name}\n"),
-                Event::Cached { id } => format!("#{id} CACHED\n"),
-                Event::Done { id, seconds } => format!("#{id} DONE {seconds:.1}s\n"),
-                Event::Output { id, line } => format!("#{id} {elapsed:.3} {line}\n"),
-                Event::Warning(text) => format!("{}\n", text.trim_end()),
-                Event::Explain { id, reason } => format!("#{id} cache miss: {reason}\n"),
-                Event::Error { id, message } => format!("#{id} ERROR: {message}\n"),
-            }
-        };
-        let _ = std::io::stderr().lock().write_all(text.as_bytes());
-    }
 }
 
 /// Splits a step's output into lines for [`Event::Output`].
