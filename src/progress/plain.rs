@@ -1,5 +1,6 @@
 //! BuildKit's plain format: `#3 [2/4] RUN make`, `#3 0.512 output`, `#3 CACHED`,
-//! `#3 DONE 0.4s`, then the export summary.
+//! `#3 DONE 0.4s`, then the export summary (without a `DONE` line of its own, so `DONE`
+//! counts the steps that ran).
 
 use super::Outcome;
 use std::io::Write;
@@ -32,7 +33,6 @@ impl Plain {
         for tag in *tags {
             text.push_str(&format!("#{n} naming to {tag} done\n"));
         }
-        text.push_str(&format!("#{n} DONE 0.0s\n"));
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
 }
