@@ -11,6 +11,7 @@ pub mod key;
 mod mounts;
 pub mod ops;
 mod progress;
+mod remote;
 pub mod rootfs;
 mod run;
 mod stage;

@@ -82,6 +82,13 @@ pub fn plan(stage: &Stage) -> Vec<PlannedStep> {
                     copy: c.clone(),
                     is_add: false,
                 }),
+                Instruction::Add(c)
+                    if c.sources
+                        .iter()
+                        .any(|s| super::remote::is_http(s) || super::remote::is_git(s)) =>
+                {
+                    Box::new(super::remote::AddUrlOp::new(step.clone(), c.clone()))
+                }
                 Instruction::Add(c) => Box::new(CopyOp {
                     step: step.clone(),
                     copy: c.clone(),
