@@ -114,6 +114,16 @@ RUN <<-EOF
     // The script's mount point is not part of the layer.
     assert!(!out.join("dev/pipes").exists());
     assert!(!log.contains("CACHED"), "{log}");
+    // Progress names summarise a heredoc that is the whole command, as BuildKit does.
+    assert!(log.contains("] RUN <<EOF (#!/bin/sh...)\n"), "{log}");
+    assert!(
+        log.contains("] RUN <<EOF (echo \"plain $WHO\" > /plain.txt...)\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains("] RUN <<FILE1 cat > /file1 && <<FILE2 cat > /file2\n"),
+        "{log}"
+    );
     // A changed script body misses the cache; the others hit.
     let changed = dockerfile.replace("awk ran", "awk ran again");
     write(&ctx, &[("Dockerfile", &changed)]);
@@ -329,4 +339,34 @@ fn build_wide_network_flag() {
     let err =
         String::from_utf8_lossy(&build(&env, &ctx, &["--network", "bridge"]).stderr).into_owned();
     assert!(err.contains("invalid value 'bridge'"), "{err}");
+}
+
+#[test]
+fn locked_cache_mounts_are_used_one_step_at_a_time() {
+    let env = Env::new();
+    env.import_base("base");
+    let ctx = env.path("ctx");
+    let stage = |name: &str| {
+        format!(
+            "FROM base AS {name}\nRUN --mount=type=cache,id=shared-log,target=/c,sharing=locked \
+             echo {name}1 >> /c/log && sleep 1 && echo {name}2 >> /c/log && cp /c/log /log\n"
+        )
+    };
+    let dockerfile = format!(
+        "{}{}FROM scratch\nCOPY --from=a /log /a.log\nCOPY --from=b /log /b.log\n",
+        stage("a"),
+        stage("b")
+    );
+    write(&ctx, &[("Dockerfile", &dockerfile)]);
+    // The two stages run at the same time; the lock makes their steps take turns.
+    let (out, _) = build_local(&env, &ctx, &[]);
+    let (a, b) = (read(&out, "a.log"), read(&out, "b.log"));
+    let (first, second) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    assert!(first == "a1\na2\n" || first == "b1\nb2\n", "{first:?}");
+    let other = if first.starts_with('a') {
+        "b1\nb2\n"
+    } else {
+        "a1\na2\n"
+    };
+    assert_eq!(second, format!("{first}{other}"));
 }

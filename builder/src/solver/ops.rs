@@ -104,12 +104,40 @@ pub fn plan(stage: &Stage) -> Vec<PlannedStep> {
             };
             PlannedStep {
                 op,
-                text: step.command.code.clone(),
+                text: display_text(step),
                 lines: step.command.lines(),
                 history: step.history.clone(),
             }
         })
         .collect()
+}
+
+/// The step as progress shows it: BuildKit adds a one-line summary of a RUN's heredoc
+/// when the heredoc is the whole command (`RUN <<EOF (apt-get update...)`).
+fn display_text(step: &Step) -> String {
+    let mut text = step.command.code.clone();
+    if let Instruction::Run(r) = &step.command.instruction {
+        let whole = match &r.command {
+            crate::dockerfile::instructions::ShellOrExec::Shell(cmd) => {
+                crate::dockerfile::instructions::heredoc_marker(cmd).is_some()
+            }
+            _ => false,
+        };
+        if let (true, Some(first)) = (whole, r.heredocs.first()) {
+            let doc = first.content.trim();
+            let mut lines = doc.split('\n');
+            let mut summary = lines
+                .next()
+                .unwrap_or("")
+                .trim_end_matches('\r')
+                .to_string();
+            if lines.next().is_some() {
+                summary.push_str("...");
+            }
+            text.push_str(&format!(" ({summary})"));
+        }
+    }
+    text
 }
 
 fn base_key(kind: &str, parent: &CacheKey, step: &Step) -> (KeyBuilder, Inputs) {
