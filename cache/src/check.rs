@@ -228,7 +228,11 @@ impl Store {
         self.check_cache_records(&corrupt, &mut report)?;
         report.container_garbage = self.scan_containers()?.1;
         self.check_snapshots(image_diff_ids.as_ref(), &mut report)?;
-        let roots = extra_roots(self)?;
+        let mut roots = extra_roots(self)?;
+        roots.extend(crate::variants::variant_roots(
+            self,
+            image_diff_ids.as_ref(),
+        )?);
         if index.is_some() {
             report.unreferenced = self
                 .list_blobs()?
@@ -391,7 +395,9 @@ impl Store {
         if reach.incomplete().is_some() {
             rep.kept_unreferenced = true;
         } else {
-            let roots = extra_roots(self)?;
+            let mut roots = extra_roots(self)?;
+            let live = reach.bad_configs.is_empty().then_some(&reach.diff_ids);
+            roots.extend(crate::variants::variant_roots(self, live)?);
             for (digest, size) in self.list_blobs()? {
                 if !reach.referenced.contains(&digest) && !roots.contains_key(&digest) {
                     remove(self.blob_path(&digest), size, &mut rep);

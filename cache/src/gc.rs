@@ -85,7 +85,9 @@ impl Store {
                 reason: reason.to_string(),
             });
         }
-        let roots = extra_roots(self)?;
+        let mut roots = extra_roots(self)?;
+        let live = reach.bad_configs.is_empty().then_some(&reach.diff_ids);
+        roots.extend(crate::variants::variant_roots(self, live)?);
         let now = SystemTime::now();
         let mut report = GcReport::default();
         for (digest, size) in self.list_blobs()? {

@@ -17,6 +17,8 @@
 //!   [`Store::update_container`], [`Store::remove_container`]): a [`ContainerRecord`] per
 //!   container (ID, unique name, the image it uses — a GC root — and opaque config and
 //!   state) and the directories reserved for it under `strata/v1/containers/<id>/`.
+//! - Layer variants ([`Store::variant_get`], [`Store::variant_put`]): a layer's content in
+//!   another compression, made by `push --compression` and reused by the next push.
 //! - [`Digest`]: a validated `sha256:<hex>` digest; [`DigestWriter`] / [`DigestReader`] hash
 //!   content while it streams, [`VerifyingReader`] checks it.
 //! - [`oci`]: serde types for descriptors, manifests, indexes and image configs, and media
@@ -70,6 +72,7 @@ pub mod oci;
 mod snapshots;
 mod store;
 mod usage;
+mod variants;
 mod walk;
 
 pub use buildcache::{
@@ -88,3 +91,4 @@ pub use oci::{Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform};
 pub use snapshots::SnapshotInfo;
 pub use store::{BlobWriter, Store, MAX_DOCUMENT_SIZE, METADATA_VERSION};
 pub use usage::{DiskUsage, ImageUsage};
+pub use variants::{LayerVariant, VARIANT_RECORD_VERSION};

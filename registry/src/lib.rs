@@ -15,7 +15,9 @@ pub mod error;
 pub mod platform;
 pub mod reference;
 
-pub use client::{BlobPush, Client, ClientOptions, Manifest};
+pub use client::{
+    BlobPush, Client, ClientOptions, Manifest, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD,
+};
 pub use credentials::{AuthFile, Credentials};
 pub use error::RegistryError;
 pub use platform::{parse_platform, platform_string, select_manifest};

@@ -1,8 +1,10 @@
-//! `strata pull [--platform P] NAME[:TAG|@DIGEST]`: an image from a registry into the store,
-//! every blob stored byte for byte (so the manifest digest, and the image ID, are kept).
+//! `strata pull [--platform P] [-a] NAME[:TAG|@DIGEST]`: an image (or every tagged image of
+//! a repository) from a registry into the store, every blob stored byte for byte (so the
+//! manifest digest, and the image ID, are kept).
 
 use super::open_store;
-use crate::cli::{Global, Progress};
+use crate::cli::Global;
+use crate::progress::{Tracked, Transfers};
 use anyhow::Context;
 use clap::{ArgAction, Args};
 use std::path::PathBuf;
@@ -57,6 +59,9 @@ pub struct PullArgs {
     /// Set platform if the image is multi-platform (OS/ARCH[/VARIANT]) [default: this machine's]
     #[arg(long)]
     platform: Option<String>,
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long)]
+    all_tags: bool,
     /// Suppress verbose output
     #[arg(short, long)]
     quiet: bool,
@@ -124,13 +129,13 @@ pub struct Pulled {
 }
 
 /// Pulls `reference` for `platform` (this machine's when `None`) into `store` and names it
-/// `reference` and `repository@digest`. `say` receives docker's per-layer progress lines.
+/// `reference` and `repository@digest`, showing docker's per-layer progress on `progress`.
 pub fn pull_image(
     store: &Store,
     client: &Client,
     reference: &Reference,
     requested: Option<&Platform>,
-    say: &(dyn Fn(String) + Sync),
+    progress: &Transfers,
 ) -> anyhow::Result<Pulled> {
     let host = host_platform();
     let platform = requested.unwrap_or(&host);
@@ -161,16 +166,27 @@ pub fn pull_image(
 
     // The lease keeps GC away from blobs committed before the names are recorded.
     let lease = store.lease()?;
-    let fetch = |d: &Descriptor| -> anyhow::Result<bool> {
+    let fetch = |d: &Descriptor, id: Option<&str>| -> anyhow::Result<bool> {
         if store.has_blob(&d.digest)? && store.blob_size(&d.digest)? == d.size {
             return Ok(false);
         }
         let mut writer = store.blob_writer()?;
-        client.get_blob(reference, &d.digest, Some(d.size), &mut writer)?;
+        match id {
+            Some(id) => {
+                let total = Some(d.size);
+                let mut tracked =
+                    Tracked::new(&mut writer, |n| progress.bytes(id, "Downloading", n, total));
+                client.get_blob(reference, &d.digest, Some(d.size), &mut tracked)?;
+                progress.status(id, "Download complete");
+            }
+            None => {
+                client.get_blob(reference, &d.digest, Some(d.size), &mut writer)?;
+            }
+        }
         writer.commit(Some(&d.digest))?;
         Ok(true)
     };
-    fetch(&parsed.config).context("pulling the image config")?;
+    fetch(&parsed.config, None).context("pulling the image config")?;
     if let (Some(wanted), false) = (requested, top.is_index()) {
         let config: ImageConfig = store.read_json(&parsed.config.digest)?;
         let offered = config.platform();
@@ -182,12 +198,15 @@ pub fn pull_image(
             strata_registry::platform_string(&offered)
         );
     }
+    for layer in &parsed.layers {
+        progress.status(&layer.digest.hex()[..12], "Pulling fs layer");
+    }
     for_each_parallel(&parsed.layers, PARALLEL_TRANSFERS, |layer| {
         let short = &layer.digest.hex()[..12];
-        if fetch(layer).with_context(|| format!("pulling layer {}", layer.digest))? {
-            say(format!("{short}: Pull complete"));
+        if fetch(layer, Some(short)).with_context(|| format!("pulling layer {}", layer.digest))? {
+            progress.status(short, "Pull complete");
         } else {
-            say(format!("{short}: Already exists"));
+            progress.status(short, "Already exists");
         }
         Ok(())
     })?;
@@ -220,42 +239,61 @@ pub fn pull_image(
 
 pub fn run(global: &Global, args: PullArgs) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;
-    let reference = if reference.digest().is_some() {
-        reference
-    } else {
-        reference.with_default_tag()
-    };
     let platform = args.platform.as_deref().map(parse_platform).transpose()?;
     let client = args.registry.client()?;
     let store = open_store(global)?;
-    let quiet = args.quiet || global.progress == Progress::Quiet;
-    let familiar = reference.familiar();
-    if !quiet {
-        let what = reference.tag().or(reference.digest()).unwrap_or("latest");
-        println!("{what}: Pulling from {}", familiar.familiar_name());
-    }
-    let say = |line: String| {
-        if !quiet {
-            println!("{line}");
-        }
+    let progress = Transfers::new(global.progress, args.quiet);
+    let references = if args.all_tags {
+        anyhow::ensure!(
+            reference.tag().is_none() && reference.digest().is_none(),
+            "tag can't be used with --all-tags/-a"
+        );
+        let mut tags = client
+            .list_tags(&reference)
+            .with_context(|| format!("listing the tags of {}", reference.familiar_name()))
+            .map_err(|e| with_login_hint(e, reference.domain()))?;
+        tags.sort();
+        tags.into_iter()
+            .map(|t| Reference::parse(&format!("{}:{t}", reference.name())))
+            .collect::<Result<Vec<_>, _>>()?
+    } else if reference.digest().is_some() {
+        vec![reference.clone()]
+    } else {
+        vec![reference.with_default_tag()]
     };
-    let pulled = pull_image(&store, &client, &reference, platform.as_ref(), &say)
-        .with_context(|| format!("pulling {}", familiar.familiar_string()))
-        .map_err(|e| with_login_hint(e, reference.domain()))?;
-    if !quiet {
-        println!("Digest: {}", pulled.digest);
+    let familiar = reference.familiar();
+    if args.all_tags {
+        progress.message(&format!("Pulling all tags of {}", familiar.familiar_name()));
+    }
+    for reference in &references {
+        let familiar = reference.familiar();
+        let what = reference.tag().or(reference.digest()).unwrap_or("latest");
+        progress.message(&format!(
+            "{what}: Pulling from {}",
+            familiar.familiar_name()
+        ));
+        let pulled = pull_image(&store, &client, reference, platform.as_ref(), &progress)
+            .with_context(|| format!("pulling {}", familiar.familiar_string()))
+            .map_err(|e| with_login_hint(e, reference.domain()))?;
+        progress.message(&format!("Digest: {}", pulled.digest));
         if pulled.up_to_date {
-            println!(
+            progress.message(&format!(
                 "Status: Image is up to date for {}",
                 familiar.familiar_string()
-            );
+            ));
         } else {
-            println!(
+            progress.message(&format!(
                 "Status: Downloaded newer image for {}",
                 familiar.familiar_string()
-            );
+            ));
         }
     }
-    println!("{reference}");
+    if args.all_tags {
+        if !progress.json() {
+            println!("{}", familiar.name());
+        }
+    } else if !progress.json() {
+        println!("{}", references[0]);
+    }
     Ok(ExitCode::SUCCESS)
 }

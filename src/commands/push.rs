@@ -1,16 +1,23 @@
 //! `strata push NAME[:TAG] [DESTINATION]`: an image of the store to a registry, blobs
-//! streamed from the store and skipped when the registry has them; the manifest is sent as
-//! stored, so its digest is the image's.
+//! streamed from the store and skipped when the registry has them. Without
+//! `--compression` the manifest is sent as stored, so its digest is the image's; with it,
+//! layers stored in another compression are re-compressed once (the result is remembered in
+//! the store) and the manifest names the new blobs.
 
 use super::open_store;
 use super::pull::{for_each_parallel, with_login_hint, RegistryArgs, PARALLEL_TRANSFERS};
-use crate::cli::{Global, Progress};
+use crate::cli::Global;
+use crate::progress::{Tracked, Transfers};
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use std::io;
 use std::process::ExitCode;
-use strata_builder::image::find_image;
-use strata_cache::{Descriptor, Store};
+use strata_builder::image::{find_image, Image};
+use strata_builder::layer::{
+    compression_name, compression_of_media_type, layer_variant, LayerCompression,
+};
+use strata_cache::oci::media_type;
+use strata_cache::{Descriptor, Digest, Store};
 use strata_registry::{BlobPush, Client, Reference};
 
 /// Arguments of `strata push`.
@@ -24,18 +31,277 @@ pub struct PushArgs {
     #[arg(short, long)]
     quiet: bool,
     #[command(flatten)]
+    pub options: PushOptions,
+    #[command(flatten)]
     registry: RegistryArgs,
 }
 
-/// Pushes one blob of the store.
+/// How layers go to the registry (shared with `build --push`).
+#[derive(Debug, Clone, Args)]
+pub struct PushOptions {
+    /// Layer compression in the registry [default: as stored]; layers stored otherwise are
+    /// re-compressed once and the result kept for the next push
+    #[arg(
+        long = "compression",
+        value_enum,
+        value_name = "gzip|zstd|none",
+        id = "push_compression"
+    )]
+    pub compression: Option<PushCompression>,
+    /// Compression level for re-compressed layers (gzip 0-9, zstd 1-22)
+    #[arg(
+        long = "compression-level",
+        value_name = "N",
+        id = "push_compression_level"
+    )]
+    pub compression_level: Option<i32>,
+    /// Upload blobs of at least this size in chunks (PATCH), e.g. 256MiB
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub chunk_threshold: Option<u64>,
+    /// Bytes per chunk of a chunked upload, e.g. 64MiB (0: every blob in one PUT)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub chunk_size: Option<u64>,
+}
+
+/// `--compression` of push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PushCompression {
+    /// gzip (every registry and runtime reads it)
+    Gzip,
+    /// zstd (OCI manifests only: a Docker manifest is converted)
+    Zstd,
+    /// Uncompressed tar
+    None,
+}
+
+impl PushOptions {
+    fn layer_compression(&self) -> Option<LayerCompression> {
+        Some(match self.compression? {
+            PushCompression::Gzip => {
+                LayerCompression::Gzip(self.compression_level.unwrap_or(6).clamp(0, 9) as u32)
+            }
+            PushCompression::Zstd => {
+                LayerCompression::Zstd(self.compression_level.unwrap_or(3).clamp(1, 22))
+            }
+            PushCompression::None => LayerCompression::None,
+        })
+    }
+
+    /// Applies the chunking flags to client options.
+    pub fn apply(&self, options: &mut strata_registry::ClientOptions) {
+        if let Some(t) = self.chunk_threshold {
+            options.chunk_threshold = t;
+        }
+        if let Some(s) = self.chunk_size {
+            options.chunk_size = s;
+        }
+    }
+}
+
+/// `1234`, `64k`, `64KiB`, `256MiB`, `1G`, `1GB` (binary multiples, as docker's
+/// `--shm-size` reads them).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: expected a number of bytes"))?;
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("invalid size {text:?}: unknown unit {unit:?}")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("invalid size {text:?}: too large"))
+}
+
+/// What [`push_image`] sent.
+pub struct Pushed {
+    /// The manifest digest in the registry.
+    pub digest: Digest,
+    /// The manifest's size.
+    pub size: usize,
+}
+
+/// Pushes `image` to `dest` with its layers in `options`' compression, showing per-layer
+/// progress on `progress`.
+pub fn push_image(
+    store: &Store,
+    client: &Client,
+    image: &Image,
+    dest: &Reference,
+    options: &PushOptions,
+    progress: &Transfers,
+) -> anyhow::Result<Pushed> {
+    progress.message(&format!("The push refers to repository [{}]", dest.name()));
+    // Another name of the image in the same registry most likely holds its blobs: ask for
+    // mounts from there instead of uploading again.
+    let mount_from = image
+        .references()
+        .into_iter()
+        .find(|r| r.domain() == dest.domain() && r.path() != dest.path())
+        .map(|r| r.path().to_string());
+
+    // Keep the blobs (and the variants made below) from GC until the push ends.
+    let lease = store.lease()?;
+    let stored = &image.manifest.layers;
+    let diff_ids = &image.config.rootfs.diff_ids;
+    let wanted = options.layer_compression();
+    let ids: Vec<String> = stored
+        .iter()
+        .map(|l| l.digest.hex()[..12].to_string())
+        .collect();
+    for id in ids.iter().rev() {
+        progress.status(id, "Preparing");
+    }
+    // The layers as they will be pushed, made on the transfer threads.
+    let pushed: Vec<std::sync::Mutex<Option<Descriptor>>> =
+        stored.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let order: Vec<usize> = (0..stored.len()).rev().collect();
+    for_each_parallel(&order, PARALLEL_TRANSFERS, |&i| {
+        let (layer, id) = (&stored[i], &ids[i]);
+        let blob = match wanted {
+            Some(compression)
+                if compression_of_media_type(&layer.media_type)
+                    .is_some_and(|c| c != compression_name(compression)) =>
+            {
+                let diff_id = diff_ids
+                    .get(i)
+                    .with_context(|| format!("the image config lists no diffID for layer {i}"))?;
+                let total = layer.size;
+                let report = |n: u64| progress.bytes(id, "Compressing", n, Some(total));
+                let (variant, _) = layer_variant(store, layer, diff_id, compression, 0, &report)
+                    .with_context(|| format!("re-compressing layer {}", layer.digest))?;
+                variant.blob
+            }
+            _ => layer.clone(),
+        };
+        let how = push_blob(
+            store,
+            client,
+            dest,
+            &blob,
+            mount_from.as_deref(),
+            id,
+            progress,
+        )
+        .with_context(|| format!("pushing layer {}", blob.digest))?;
+        progress.status(
+            id,
+            &match how {
+                BlobPush::Exists => "Layer already exists".to_string(),
+                BlobPush::Mounted => {
+                    format!("Mounted from {}", mount_from.as_deref().unwrap_or(""))
+                }
+                BlobPush::Uploaded => "Pushed".to_string(),
+            },
+        );
+        *pushed[i].lock().expect("layer slot") = Some(blob);
+        Ok(())
+    })?;
+    let layers: Vec<Descriptor> = pushed
+        .into_iter()
+        .map(|slot| slot.into_inner().expect("layer slot").expect("pushed"))
+        .collect();
+    push_blob(
+        store,
+        client,
+        dest,
+        &image.manifest.config,
+        mount_from.as_deref(),
+        "config",
+        &Transfers::new(crate::cli::Progress::Quiet, true),
+    )
+    .context("pushing the image config")?;
+    let descriptor = &image.entry.descriptor;
+    let stored_bytes = store.read_blob(&descriptor.digest)?;
+    let (manifest_type, bytes) = if layers == *stored {
+        (descriptor.media_type.clone(), stored_bytes)
+    } else {
+        convert_manifest(&stored_bytes, &descriptor.media_type, &layers)?
+    };
+    let digest = client
+        .put_manifest(dest, &manifest_type, &bytes)
+        .context("pushing the manifest")?;
+    if digest == descriptor.digest {
+        // docker records the pushed digest as a RepoDigest.
+        store.tag(&format!("{}@{digest}", dest.name()), descriptor)?;
+    }
+    drop(lease);
+    Ok(Pushed {
+        digest,
+        size: bytes.len(),
+    })
+}
+
+/// The stored manifest with `layers` in place of its layers. A Docker manifest stays one
+/// when every layer is gzip; otherwise (Docker schema 2 has no zstd or plain-tar layer type)
+/// it becomes an OCI manifest, config type included.
+fn convert_manifest(
+    stored: &[u8],
+    stored_type: &str,
+    layers: &[Descriptor],
+) -> anyhow::Result<(String, Vec<u8>)> {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(stored).context("parsing the stored manifest")?;
+    let docker = stored_type == media_type::DOCKER_MANIFEST;
+    let all_gzip = layers
+        .iter()
+        .all(|l| compression_of_media_type(&l.media_type) == Some("gzip"));
+    let to_oci = docker && !all_gzip;
+    let layer_type = |d: &Descriptor| -> String {
+        let compression = compression_of_media_type(&d.media_type);
+        match compression {
+            Some("gzip") if docker && !to_oci => media_type::DOCKER_LAYER_TAR_GZIP.to_string(),
+            Some("gzip") => media_type::OCI_LAYER_TAR_GZIP.to_string(),
+            Some("zstd") => media_type::OCI_LAYER_TAR_ZSTD.to_string(),
+            Some(_) => media_type::OCI_LAYER_TAR.to_string(),
+            None => d.media_type.clone(),
+        }
+    };
+    let entries = doc
+        .get_mut("layers")
+        .and_then(|l| l.as_array_mut())
+        .context("the stored manifest has no layers")?;
+    anyhow::ensure!(entries.len() == layers.len(), "the stored manifest changed");
+    for (entry, layer) in entries.iter_mut().zip(layers) {
+        entry["mediaType"] = layer_type(layer).into();
+        entry["digest"] = layer.digest.to_string().into();
+        entry["size"] = layer.size.into();
+    }
+    let manifest_type = if to_oci {
+        doc["mediaType"] = media_type::OCI_MANIFEST.into();
+        if doc["config"]["mediaType"] == media_type::DOCKER_CONFIG {
+            doc["config"]["mediaType"] = media_type::OCI_CONFIG.into();
+        }
+        media_type::OCI_MANIFEST.to_string()
+    } else {
+        stored_type.to_string()
+    };
+    Ok((manifest_type, serde_json::to_vec(&doc)?))
+}
+
+/// Pushes one blob of the store, its bytes shown under `id`.
 fn push_blob(
     store: &Store,
     client: &Client,
     dest: &Reference,
     blob: &Descriptor,
     mount_from: Option<&str>,
+    id: &str,
+    progress: &Transfers,
 ) -> anyhow::Result<BlobPush> {
-    let mut open = || store.open_blob(&blob.digest).map_err(io::Error::other);
+    let total = blob.size;
+    let mut open = || {
+        let file = store.open_blob(&blob.digest).map_err(io::Error::other)?;
+        Ok(Tracked::new(file, move |n| {
+            progress.bytes(id, "Pushing", n, Some(total))
+        }))
+    };
     Ok(client.push_blob(dest, &blob.digest, blob.size, mount_from, &mut open)?)
 }
 
@@ -55,58 +321,77 @@ fn push(global: &Global, args: PushArgs) -> anyhow::Result<ExitCode> {
     } else {
         dest.with_default_tag()
     };
-    let client = args.registry.client()?;
+    let mut client_options = args.registry.options();
+    args.options.apply(&mut client_options);
+    let client = Client::new(client_options)?;
     let store = open_store(global)?;
     let image = find_image(&store, &args.reference)?;
-    let quiet = args.quiet || global.progress == Progress::Quiet;
-    if !quiet {
-        println!("The push refers to repository [{}]", dest.name());
-    }
-    // Another name of the image in the same registry most likely holds its blobs: ask for
-    // mounts from there instead of uploading again.
-    let mount_from = image
-        .references()
-        .into_iter()
-        .find(|r| r.domain() == dest.domain() && r.path() != dest.path())
-        .map(|r| r.path().to_string());
-
-    // Keep the blobs from GC while they are read.
-    let lease = store.lease()?;
-    let mut layers = image.manifest.layers.clone();
-    layers.reverse();
-    for_each_parallel(&layers, PARALLEL_TRANSFERS, |layer| {
-        let short = &layer.digest.hex()[..12];
-        let how = push_blob(&store, &client, &dest, layer, mount_from.as_deref())
-            .with_context(|| format!("pushing layer {}", layer.digest))?;
-        if !quiet {
-            match how {
-                BlobPush::Exists => println!("{short}: Layer already exists"),
-                BlobPush::Mounted => println!(
-                    "{short}: Mounted from {}",
-                    mount_from.as_deref().unwrap_or("")
-                ),
-                BlobPush::Uploaded => println!("{short}: Pushed"),
-            }
-        }
-        Ok(())
-    })?;
-    push_blob(
-        &store,
-        &client,
-        &dest,
-        &image.manifest.config,
-        mount_from.as_deref(),
-    )
-    .context("pushing the image config")?;
-    let descriptor = &image.entry.descriptor;
-    let bytes = store.read_blob(&descriptor.digest)?;
-    let digest = client
-        .put_manifest(&dest, &descriptor.media_type, &bytes)
-        .context("pushing the manifest")?;
-    // docker records the pushed digest as a RepoDigest.
-    store.tag(&format!("{}@{digest}", dest.name()), descriptor)?;
-    drop(lease);
-    let tag = dest.tag().or(dest.digest()).unwrap_or("latest");
-    println!("{tag}: digest: {digest} size: {}", bytes.len());
+    let progress = Transfers::new(global.progress, args.quiet);
+    let pushed = push_image(&store, &client, &image, &dest, &args.options, &progress)?;
+    print_pushed(&progress, &dest, &pushed);
     Ok(ExitCode::SUCCESS)
+}
+
+/// docker's last line of a push, `TAG: digest: DIGEST size: N` (an object in json).
+pub fn print_pushed(progress: &Transfers, dest: &Reference, pushed: &Pushed) {
+    let tag = dest.tag().or(dest.digest()).unwrap_or("latest");
+    let line = format!("{tag}: digest: {} size: {}", pushed.digest, pushed.size);
+    if progress.json() {
+        let aux = serde_json::json!({
+            "Tag": tag, "Digest": pushed.digest.to_string(), "Size": pushed.size,
+        });
+        progress.message_with(&line, Some(aux));
+    } else {
+        println!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1234"), Ok(1234));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert!(parse_size("12x").is_err());
+        assert!(parse_size("MB").is_err());
+    }
+
+    #[test]
+    fn docker_manifest_with_zstd_layers_becomes_oci() {
+        let d = Digest::of_bytes(b"x");
+        let stored = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::DOCKER_MANIFEST,
+            "config": {"mediaType": media_type::DOCKER_CONFIG, "digest": d.to_string(), "size": 1},
+            "layers": [{"mediaType": media_type::DOCKER_LAYER_TAR_GZIP, "digest": d.to_string(), "size": 1}],
+        });
+        let bytes = serde_json::to_vec(&stored).unwrap();
+        let z = Digest::of_bytes(b"z");
+        let zstd = [Descriptor::new(media_type::OCI_LAYER_TAR_ZSTD, z, 7)];
+        let (mt, out) = convert_manifest(&bytes, media_type::DOCKER_MANIFEST, &zstd).unwrap();
+        assert_eq!(mt, media_type::OCI_MANIFEST);
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["mediaType"], media_type::OCI_MANIFEST);
+        assert_eq!(doc["config"]["mediaType"], media_type::OCI_CONFIG);
+        assert_eq!(
+            doc["layers"][0]["mediaType"],
+            media_type::OCI_LAYER_TAR_ZSTD
+        );
+        assert_eq!(doc["layers"][0]["digest"], z.to_string());
+        assert_eq!(doc["layers"][0]["size"], 7);
+        // gzip layers keep a Docker manifest Docker.
+        let gz = [Descriptor::new(media_type::OCI_LAYER_TAR_GZIP, z, 7)];
+        let (mt, out) = convert_manifest(&bytes, media_type::DOCKER_MANIFEST, &gz).unwrap();
+        assert_eq!(mt, media_type::DOCKER_MANIFEST);
+        let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            doc["layers"][0]["mediaType"],
+            media_type::DOCKER_LAYER_TAR_GZIP
+        );
+        assert_eq!(doc["config"]["mediaType"], media_type::DOCKER_CONFIG);
+    }
 }

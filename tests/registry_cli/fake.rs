@@ -1,6 +1,8 @@
 //! A tiny fake registry for the fault tests: one thread per connection, `Connection: close`,
 //! replies from a handler that may send wrong bytes, error statuses or cut a body short.
 
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -14,6 +16,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Close the connection after this many body bytes (Content-Length still says all).
     pub cut_after: Option<usize>,
+    /// Close the connection without answering (the request was lost half-way).
+    pub drop: bool,
 }
 
 impl Reply {
@@ -23,6 +27,7 @@ impl Reply {
             headers: Vec::new(),
             body,
             cut_after: None,
+            drop: false,
         }
     }
 
@@ -55,7 +60,30 @@ pub fn fake_registry_recording(handler: Arc<Handler>, bodies: Bodies) -> u16 {
     port
 }
 
-pub fn serve_one(mut stream: TcpStream, handler: &Handler, bodies: &Bodies) {
+pub fn serve_one(stream: TcpStream, handler: &Handler, bodies: &Bodies) {
+    serve_one_with(stream, &|m, p, h, _| handler(m, p, h), bodies)
+}
+
+/// A handler that sees the request body too.
+pub type BodyHandler = dyn Fn(&str, &str, &HashMap<String, String>, &[u8]) -> Reply + Send + Sync;
+
+/// A borrowed handler that sees request bodies.
+type BodyFn<'a> = dyn Fn(&str, &str, &HashMap<String, String>, &[u8]) -> Reply + 'a;
+
+/// Serves `handler` (which sees request bodies) on a free loopback port.
+pub fn fake_registry_with_bodies(handler: Arc<BodyHandler>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let handler = handler.clone();
+            std::thread::spawn(move || serve_one_with(stream, &*handler, &Bodies::default()));
+        }
+    });
+    port
+}
+
+fn serve_one_with(mut stream: TcpStream, handler: &BodyFn<'_>, bodies: &Bodies) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
     // A TLS probe is not text: drop it.
@@ -86,9 +114,12 @@ pub fn serve_one(mut stream: TcpStream, handler: &Handler, bodies: &Bodies) {
         return;
     }
     if length > 0 {
-        bodies.lock().unwrap().push((path.clone(), body));
+        bodies.lock().unwrap().push((path.clone(), body.clone()));
     }
-    let reply = handler(&method, &path, &headers);
+    let reply = handler(&method, &path, &headers, &body);
+    if reply.drop {
+        return;
+    }
     let mut head = format!(
         "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
         reply.status,

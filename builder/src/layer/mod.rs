@@ -5,6 +5,7 @@
 mod compression;
 mod extract;
 mod parallel;
+mod recompress;
 mod rootfs;
 mod tarcheck;
 mod tarfmt;
@@ -14,6 +15,7 @@ mod writer;
 pub use compression::{decompress, Compression};
 pub use extract::{extract_layer, ExtractError, ExtractOptions, ExtractStats};
 pub use parallel::{default_threads, ParallelEncoder};
+pub use recompress::{compression_name, compression_of_media_type, layer_variant, RecompressError};
 pub use tarcheck::TarCheck;
 pub use whiteout::{
     classify_whiteout, WhiteoutName, OVERLAY_OPAQUE_TRUSTED, OVERLAY_OPAQUE_USER, WHITEOUT_OPAQUE,

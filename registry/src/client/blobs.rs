@@ -1,23 +1,12 @@
-//! Blobs: existence checks, downloads streamed into the caller's writer with the digest
-//! verified on the fly (resumed with `Range` after a dropped connection), and uploads
-//! streamed from the caller's reader (skipped when present, mounted when possible).
+//! Blobs: existence checks and downloads streamed into the caller's writer with the digest
+//! verified on the fly (resumed with `Range` after a dropped connection). Uploads are in
+//! `upload.rs`.
 
 use super::{check, Client, Target};
 use crate::error::{RegistryError, Result};
 use crate::Reference;
 use std::io::{self, Read, Write};
 use strata_cache::{Digest, DigestWriter};
-
-/// How a blob got to the registry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlobPush {
-    /// The registry already had it in this repository (HEAD found it).
-    Exists,
-    /// The registry linked it from another repository (cross-repository mount).
-    Mounted,
-    /// Its bytes were uploaded.
-    Uploaded,
-}
 
 /// Copies until end of input, telling read failures (retryable) from write failures (not).
 enum CopyError {
@@ -60,7 +49,7 @@ impl Client {
         self.blob_exists_for(&Target::pull(reference), reference, digest)
     }
 
-    fn blob_exists_for(
+    pub(crate) fn blob_exists_for(
         &self,
         target: &Target,
         reference: &Reference,
@@ -158,105 +147,6 @@ impl Client {
         }
         writer.flush().map_err(|e| RegistryError::io(&what, e))?;
         Ok(writer.bytes_written())
-    }
-
-    /// Uploads a blob of `size` bytes read from what `open` returns (called again for each
-    /// attempt), unless the repository has it already. When `mount_from` names another
-    /// repository of the same registry holding the blob, asks for a mount first.
-    pub fn push_blob<R: Read>(
-        &self,
-        reference: &Reference,
-        digest: &Digest,
-        size: u64,
-        mount_from: Option<&str>,
-        open: &mut dyn FnMut() -> io::Result<R>,
-    ) -> Result<BlobPush> {
-        let mut target = Target::push(reference);
-        if let Some(from) = mount_from {
-            target.scopes.push(format!("repository:{from}:pull"));
-        }
-        if self.blob_exists_for(&target, reference, digest)?.is_some() {
-            return Ok(BlobPush::Exists);
-        }
-        let endpoint = self.endpoint(reference.domain());
-        let mut attempt = 0;
-        loop {
-            let mut url = format!("{endpoint}/v2/{}/blobs/uploads/", reference.path());
-            if let Some(from) = mount_from {
-                url = format!("{url}?mount={digest}&from={from}");
-            }
-            let what = format!("POST {url}");
-            let resp = self.execute(&target, &what, true, &mut |agent, authz| {
-                let mut req = agent.post(&url).header("Content-Length", "0");
-                if let Some(a) = authz {
-                    req = req.header("Authorization", a);
-                }
-                req.send_empty()
-            })?;
-            let resp = check(resp, &what)?;
-            if resp.status() == 201 && mount_from.is_some() {
-                return Ok(BlobPush::Mounted);
-            }
-            let location = resp
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| RegistryError::Status {
-                    what: what.clone(),
-                    status: resp.status().as_u16(),
-                    message: "no upload location".into(),
-                })?;
-            let mut put_url = if location.starts_with("http://") || location.starts_with("https://")
-            {
-                location.to_string()
-            } else {
-                format!("{endpoint}{location}")
-            };
-            put_url.push(if put_url.contains('?') { '&' } else { '?' });
-            put_url.push_str(&format!("digest={digest}"));
-            let what = format!("PUT {}", put_url.split('?').next().unwrap_or(""));
-            let mut source_error = None;
-            // The upload session belongs to this attempt: retries start over with a POST.
-            let sent = self.execute(&target, &what, false, &mut |agent, authz| {
-                let reader = match open() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        source_error = Some(e);
-                        return Err(ureq::Error::Io(io::ErrorKind::Other.into()));
-                    }
-                };
-                let mut body = reader.take(size);
-                let mut req = agent
-                    .put(&put_url)
-                    .header("Content-Type", "application/octet-stream")
-                    .header("Content-Length", size.to_string());
-                if let Some(a) = authz {
-                    req = req.header("Authorization", a);
-                }
-                req.send(ureq::SendBody::from_reader(&mut body))
-            });
-            if let Some(e) = source_error {
-                return Err(RegistryError::io(format!("reading blob {digest}"), e));
-            }
-            let retry = match sent {
-                Ok(resp) if super::retryable_status(resp.status()) => {
-                    Err(super::status_error(resp, &what))
-                }
-                Ok(resp) => {
-                    check(resp, &what)?;
-                    return Ok(BlobPush::Uploaded);
-                }
-                Err(e) => Err(e),
-            };
-            attempt += 1;
-            if attempt > self.retries() {
-                return retry;
-            }
-            if let Err(e) = &retry {
-                tracing::info!("{e}; retrying the upload");
-            }
-            std::thread::sleep(self.backoff_plain(attempt - 1));
-        }
     }
 }
 

@@ -8,9 +8,10 @@
 mod auth;
 mod blobs;
 mod manifests;
+mod upload;
 
-pub use blobs::BlobPush;
 pub use manifests::Manifest;
+pub use upload::BlobPush;
 
 use crate::credentials::{normalize_host, AuthFile, Credentials};
 use crate::error::{RegistryError, Result};
@@ -40,7 +41,17 @@ pub struct ClientOptions {
     pub retries: u32,
     /// The first backoff delay; it doubles per retry (with jitter), at most 10 s.
     pub backoff: Duration,
+    /// Blobs of at least this many bytes are uploaded in chunks (`PATCH`); smaller ones in
+    /// one `PUT`.
+    pub chunk_threshold: u64,
+    /// Bytes per `PATCH` of a chunked upload; 0 uploads every blob in one `PUT`.
+    pub chunk_size: u64,
 }
+
+/// Default [`ClientOptions::chunk_threshold`]: below it a failed upload costs little to redo.
+pub const DEFAULT_CHUNK_THRESHOLD: u64 = 256 << 20;
+/// Default [`ClientOptions::chunk_size`]: a lost chunk costs at most this much to resend.
+pub const DEFAULT_CHUNK_SIZE: u64 = 64 << 20;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -51,6 +62,8 @@ impl Default for ClientOptions {
             credentials: None,
             retries: 4,
             backoff: Duration::from_millis(250),
+            chunk_threshold: DEFAULT_CHUNK_THRESHOLD,
+            chunk_size: DEFAULT_CHUNK_SIZE,
         }
     }
 }
