@@ -4,7 +4,7 @@
 
 use super::open_store;
 use crate::cli::Global;
-use crate::progress::{Tracked, Transfers};
+use crate::transfers::{Tracked, Transfers};
 use anyhow::Context;
 use clap::{ArgAction, Args};
 use std::path::PathBuf;

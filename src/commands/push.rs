@@ -7,7 +7,7 @@
 use super::open_store;
 use super::pull::{for_each_parallel, with_login_hint, RegistryArgs, PARALLEL_TRANSFERS};
 use crate::cli::Global;
-use crate::progress::{Tracked, Transfers};
+use crate::transfers::{Tracked, Transfers};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::io;
