@@ -128,6 +128,40 @@ pub enum Command {
     Login(commands::login::LoginArgs),
     /// Log out from a registry
     Logout(commands::logout::LogoutArgs),
+    /// Create a new container
+    Create(commands::create::CreateArgs),
+    /// Create and run a new container from an image
+    Run(commands::run::RunArgs),
+    /// Start one or more stopped containers
+    Start(commands::start::StartArgs),
+    /// List containers
+    Ps(commands::ps::PsArgs),
+    /// Fetch the logs of a container
+    Logs(commands::logs::LogsArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(commands::attach::AttachArgs),
+    /// Run a command in a running container
+    Exec(commands::exec::ExecArgs),
+    /// Stop one or more running containers
+    Stop(commands::stop::StopArgs),
+    /// Kill one or more running containers
+    Kill(commands::kill::KillArgs),
+    /// Restart one or more containers
+    Restart(commands::restart::RestartArgs),
+    /// Remove one or more containers
+    Rm(commands::rm::RmArgs),
+    /// Pause all processes within one or more containers
+    Pause(commands::pause::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(commands::pause::PauseArgs),
+    /// Display the running processes of a container
+    Top(commands::top::TopArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// A container's monitor (started by `start` and `run`)
+    #[command(name = "container-monitor", hide = true)]
+    ContainerMonitor(commands::container_monitor::MonitorArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -146,6 +180,13 @@ pub enum Command {
 pub enum ImageCommand {
     /// Remove unused images
     Prune(commands::prune::PruneArgs),
+}
+
+/// `strata container ...`
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Remove all stopped containers
+    Prune(commands::container_prune::ContainerPruneArgs),
 }
 
 /// `strata system ...`

@@ -11,7 +11,9 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_from(commands::create::rewrite_volume_flags(
+        std::env::args_os().collect(),
+    ));
     cli.global.init_logging();
     match commands::run(cli) {
         Ok(code) => code,

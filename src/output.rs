@@ -50,7 +50,8 @@ pub fn human_ago(when: DateTime<Utc>, now: DateTime<Utc>) -> String {
     format!("{} ago", human_duration(secs))
 }
 
-fn human_duration(secs: i64) -> String {
+/// docker's `units.HumanDuration` of a number of seconds ("About a minute", "3 days").
+pub fn human_duration(secs: i64) -> String {
     let minutes = secs / 60;
     let hours = minutes / 60;
     match secs {

@@ -1,25 +1,41 @@
 //! One file per command; `run` dispatches.
 
+pub mod attach;
 pub mod build;
 pub mod check;
 pub mod completion;
+pub mod container_monitor;
+pub mod container_prune;
+pub mod create;
 pub mod debug;
 pub mod df;
+pub mod exec;
 pub mod history;
 pub mod images;
 pub mod import;
 pub mod inspect;
+pub mod kill;
 pub mod load;
 pub mod login;
 pub mod logout;
+pub mod logs;
+pub mod pause;
 pub mod prune;
+pub mod ps;
 pub mod pull;
 pub mod push;
+pub mod restart;
+pub mod rm;
 pub mod rmi;
+pub mod run;
 pub mod save;
+pub mod start;
+pub mod stop;
 pub mod tag;
+pub mod top;
+pub mod unpause;
 
-use crate::cli::{Cli, Command, Global, ImageCommand, SystemCommand};
+use crate::cli::{Cli, Command, ContainerCommand, Global, ImageCommand, SystemCommand};
 use anyhow::Context;
 use std::process::ExitCode;
 use strata_cache::Store;
@@ -46,6 +62,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completion(args) => completion::run(args),
         Command::Build(args) => build::run(&global, args),
         Command::Debug(cmd) => debug::run(cmd),
+        Command::Create(args) => create::run(&global, args),
+        Command::Run(args) => run::run(&global, args),
+        Command::Start(args) => start::run(&global, args),
+        Command::Ps(args) => ps::run(&global, args),
+        Command::Logs(args) => logs::run(&global, args),
+        Command::Attach(args) => attach::run(&global, args),
+        Command::Exec(args) => exec::run(&global, args),
+        Command::Stop(args) => stop::run(&global, args),
+        Command::Kill(args) => kill::run(&global, args),
+        Command::Restart(args) => restart::run(&global, args),
+        Command::Rm(args) => rm::run(&global, args),
+        Command::Pause(args) => pause::run(&global, args),
+        Command::Unpause(args) => unpause::run(&global, args),
+        Command::Top(args) => top::run(&global, args),
+        Command::Container(ContainerCommand::Prune(args)) => container_prune::run(&global, args),
+        Command::ContainerMonitor(args) => container_monitor::run(&global, args),
     }
 }
 

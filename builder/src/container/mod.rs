@@ -46,11 +46,25 @@
 //! monitor.sock           attach socket of the monitor
 //! ```
 //!
-//! Operations, one file each: [`create`](create::create), [`pause`], ...
+//! Operations, one file each: [`create`](create::create), [`start`] (launches the
+//! [`monitor`], which writes [`logs`] and serves [`attach`] over [`protocol`]), [`stop`]
+//! (stop, kill, restart), [`exec`], [`ps`], [`inspect`], [`top`], [`pause`], [`remove`]
+//! (rm, prune).
 
+pub mod attach;
 pub mod create;
+pub mod exec;
+pub mod inspect;
+pub mod logs;
+pub mod monitor;
 pub mod names;
 pub mod pause;
+pub mod protocol;
+pub mod ps;
+pub mod remove;
+pub mod start;
+pub mod stop;
+pub mod top;
 
 use crate::solver::rootfs::{self, LayerRef};
 use chrono::{DateTime, Utc};
@@ -81,6 +95,15 @@ pub enum ContainerError {
     /// The operation does not fit the container's state or the request is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// The process could not be started (docker's 126/127 for a command that cannot be
+    /// executed).
+    #[error("{message}")]
+    StartFailed {
+        /// Why.
+        message: String,
+        /// The exit code recorded.
+        code: i32,
+    },
     /// A file or socket operation failed.
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),

@@ -21,6 +21,18 @@ pub struct Failure {
 /// failed or the double's `exec` "succeeded" (`Ok`).
 pub fn apply(plan: &Plan, sys: &mut dyn Syscalls) -> Result<(), Failure> {
     for (index, op) in plan.ops.iter().enumerate() {
+        if let Op::ForkSibling = op {
+            let pid = sys
+                .fork_sibling()
+                .map_err(|errno| Failure { index, errno })?;
+            if pid != 0 {
+                // The forking process's part ends here; the new one goes on.
+                let reported = sys.report_pid(pid);
+                sys.exit_now(if reported.is_ok() { 0 } else { 1 });
+                return Ok(());
+            }
+            continue;
+        }
         apply_op(plan, op, sys).map_err(|errno| Failure { index, errno })?;
     }
     Ok(())
@@ -121,6 +133,17 @@ fn apply_op(plan: &Plan, op: &Op, sys: &mut dyn Syscalls) -> SysResult {
         }
         Op::NoNewPrivs => sys.set_no_new_privs(),
         Op::Exec { candidates, .. } => exec(sys, candidates),
+        Op::JoinCgroup(p) => sys.join_cgroup(p),
+        Op::OpenFd { slot, path } => sys.open_fd(*slot, path),
+        Op::SetNs { slot, nstype } => sys.setns(*slot, *nstype),
+        Op::ChrootTo(slot) => {
+            sys.fchdir(*slot)?;
+            sys.chroot(c".")
+        }
+        // Handled by `apply`.
+        Op::ForkSibling => Err(Errno::INVAL),
+        Op::NewSession => sys.setsid(),
+        Op::ControllingTerminal => sys.set_controlling_terminal(),
     }
 }
 

@@ -57,7 +57,7 @@ pub(crate) fn run(
 }
 
 /// The kernel's highest capability number (40 on 5.9+).
-fn last_cap() -> u32 {
+pub(crate) fn last_cap() -> u32 {
     static LAST: OnceLock<u32> = OnceLock::new();
     *LAST.get_or_init(|| {
         std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
@@ -69,13 +69,13 @@ fn last_cap() -> u32 {
 
 /// A started child: killed and reaped if dropped before it was waited for.
 #[derive(Debug)]
-struct ChildProcess {
-    pidfd: Arc<OwnedFd>,
-    reaped: bool,
+pub(crate) struct ChildProcess {
+    pub(crate) pidfd: Arc<OwnedFd>,
+    pub(crate) reaped: bool,
 }
 
 impl ChildProcess {
-    fn wait(&mut self) -> Result<ExitStatus> {
+    pub(crate) fn wait(&mut self) -> Result<ExitStatus> {
         loop {
             match rustix::process::waitid(WaitId::PidFd(self.pidfd.as_fd()), WaitIdOptions::EXITED)
             {
@@ -138,7 +138,7 @@ fn start(plan: &Plan, io: StepIo<'_>, cancel: &CancelToken) -> Result<Outcome> {
     // process (close-on-exec) or exits.
     let mut reports = Vec::new();
     let read = std::fs::File::from(report_r).read_to_end(&mut reports);
-    let (stubs, failure) = parse_reports(&reports);
+    let (stubs, failure, _) = parse_reports(&reports);
     if let Err(e) = read {
         return Ok(Outcome {
             result: Err(SandboxError::io("read the child's reports", e)),
@@ -156,7 +156,7 @@ fn start(plan: &Plan, io: StepIo<'_>, cancel: &CancelToken) -> Result<Outcome> {
     Ok(Outcome { result, stubs })
 }
 
-fn setup_error(plan: &Plan, index: u32, errno: i32) -> SandboxError {
+pub(crate) fn setup_error(plan: &Plan, index: u32, errno: i32) -> SandboxError {
     let source = std::io::Error::from_raw_os_error(errno);
     match plan.ops.get(index as usize) {
         Some(Op::Exec { program, .. }) => SandboxError::Exec {
@@ -178,11 +178,19 @@ fn setup_error(plan: &Plan, index: u32, errno: i32) -> SandboxError {
 const STUB: u8 = b'S';
 const FAILED: u8 = b'E';
 
-/// Stub records (`S`, u16 length, path) and at most one failure record
-/// (`E`, u32 op index, i32 errno), little-endian.
-fn parse_reports(mut buf: &[u8]) -> (Vec<Stub>, Option<(u32, i32)>) {
+const PID: u8 = b'P';
+
+/// What the child reported: stubs, a failure (op index, errno), the pid of
+/// the process made by `ForkSibling`.
+pub(crate) type Reports = (Vec<Stub>, Option<(u32, i32)>, Option<i32>);
+
+/// Stub records (`S`, u16 length, path), at most one failure record
+/// (`E`, u32 op index, i32 errno) and one pid record (`P`, i32),
+/// little-endian.
+pub(crate) fn parse_reports(mut buf: &[u8]) -> Reports {
     let mut stubs = Vec::new();
     let mut failure = None;
+    let mut sibling = None;
     while let Some((&tag, rest)) = buf.split_first() {
         match tag {
             STUB if rest.len() >= 2 => {
@@ -199,14 +207,23 @@ fn parse_reports(mut buf: &[u8]) -> (Vec<Stub>, Option<(u32, i32)>) {
                 failure = Some((index, errno));
                 buf = &rest[8..];
             }
+            PID if rest.len() >= 4 => {
+                sibling = Some(i32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]));
+                buf = &rest[4..];
+            }
             _ => break,
         }
     }
-    (stubs, failure)
+    (stubs, failure, sibling)
 }
 
 /// The child: standard streams, signals, then the plan. Allocation-free.
-fn child_main(plan: &Plan, sys: &mut Linux<'_>, stdio: &ChildStdio, report: BorrowedFd<'_>) -> i32 {
+pub(crate) fn child_main(
+    plan: &Plan,
+    sys: &mut Linux<'_>,
+    stdio: &ChildStdio,
+    report: BorrowedFd<'_>,
+) -> i32 {
     let fail = |index: u32, errno: rustix::io::Errno| {
         let mut rec = [0u8; 9];
         rec[0] = FAILED;

@@ -11,10 +11,15 @@
 //! Either way the step's changes are left in the upper dir only, without the
 //! mount-point stubs that the sandbox itself had to create.
 //!
+//! For containers, [`Sandbox::start`] runs a long-lived process with the
+//! caller's standard streams (a pty or pipes) and [`Sandbox::exec`] starts
+//! another one inside a running container's namespaces.
+//!
 //! The sandbox knows nothing of caching or layers. See README.md beside this
 //! file for the measurements behind the choice of the default runtime.
 
 mod child;
+mod container;
 mod embedded;
 mod error;
 mod external;
@@ -31,6 +36,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+pub use container::{exec_plan, open_pty, ContainerStdio, Started};
 pub use error::{Result, SandboxError};
 pub use io::StepIo;
 pub use plan::{Op, Plan};

@@ -156,6 +156,31 @@ pub enum Op {
     Ambient(u64),
     /// `PR_SET_NO_NEW_PRIVS`.
     NoNewPrivs,
+    /// Joins a cgroup (its `cgroup.procs`), before anything else runs.
+    JoinCgroup(CString),
+    /// Opens a file of another process (namespace, root dir) into a slot.
+    OpenFd {
+        /// Slot number.
+        slot: usize,
+        /// The path.
+        path: CString,
+    },
+    /// `setns` into the namespace opened in `slot`.
+    SetNs {
+        /// Slot number.
+        slot: usize,
+        /// The `CLONE_NEW*` flag of the namespace.
+        nstype: u64,
+    },
+    /// `fchdir` to the directory opened in `slot`, then `chroot(".")`.
+    ChrootTo(usize),
+    /// Forks into the joined PID namespace; the forking process reports the
+    /// new pid and exits, the new one (a child of the caller's parent) goes on.
+    ForkSibling,
+    /// `setsid`: a session of its own.
+    NewSession,
+    /// Standard input (a pty) becomes the controlling terminal.
+    ControllingTerminal,
     /// `execve` of the first candidate path that can be executed.
     Exec {
         /// `args[0]`, for messages.
@@ -197,6 +222,13 @@ impl Op {
             Op::Ambient(_) => "set ambient capabilities".into(),
             Op::NoNewPrivs => "set no_new_privs".into(),
             Op::Exec { program, .. } => format!("exec {program}"),
+            Op::JoinCgroup(p) => format!("join the cgroup of {}", s(p)),
+            Op::OpenFd { path, .. } => format!("open {}", s(path)),
+            Op::SetNs { nstype, .. } => format!("setns {nstype:#x}"),
+            Op::ChrootTo(_) => "chroot into the container's root".into(),
+            Op::ForkSibling => "fork into the container's PID namespace".into(),
+            Op::NewSession => "setsid".into(),
+            Op::ControllingTerminal => "set the controlling terminal".into(),
         }
     }
 }
@@ -218,12 +250,12 @@ pub struct Plan {
     pub groups: Vec<Gid>,
 }
 
-fn cstr(s: impl AsRef<[u8]>) -> Result<CString> {
+pub(crate) fn cstr(s: impl AsRef<[u8]>) -> Result<CString> {
     CString::new(s.as_ref())
         .map_err(|_| SandboxError::InvalidSpec("a path or string contains NUL".into()))
 }
 
-fn path_cstr(p: &Path) -> Result<CString> {
+pub(crate) fn path_cstr(p: &Path) -> Result<CString> {
     use std::os::unix::ffi::OsStrExt;
     cstr(p.as_os_str().as_bytes())
 }
@@ -614,7 +646,7 @@ pub fn build(
 
 /// The paths `execvp` would try for `program` with the process's `PATH`
 /// (docker's default `PATH` when the env has none).
-fn exec_candidates(program: &str, env: &[String]) -> Result<Vec<CString>> {
+pub(crate) fn exec_candidates(program: &str, env: &[String]) -> Result<Vec<CString>> {
     if program.contains('/') {
         return Ok(vec![cstr(program)?]);
     }

@@ -73,6 +73,33 @@ pub(crate) fn clone_child(
     }
 }
 
+/// `clone3(CLONE_PARENT)` without new namespaces: a fork whose child is a
+/// child of the caller's parent. Returns 0 in the child. Same rules as
+/// [`clone_child`]: the child must not allocate.
+pub(crate) fn fork_sibling() -> Result<i32, Errno> {
+    const CLONE_PARENT: u64 = 0x8000;
+    let args = CloneArgs {
+        flags: CLONE_PARENT,
+        // clone3 refuses an exit signal with CLONE_PARENT: the child gets the
+        // caller's (SIGCHLD, as `clone_child` sets it).
+        exit_signal: 0,
+        ..CloneArgs::default()
+    };
+    // SAFETY: as in `clone_child`: fork semantics (no CLONE_VM, zero stack),
+    // `args` outlives the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(errno()),
+        pid => Ok(pid as i32),
+    }
+}
+
 /// Ends the child without running destructors or atexit handlers, which
 /// belong to the parent's copy of the process.
 pub(crate) fn exit_child(code: i32) -> ! {

@@ -102,6 +102,31 @@ pub trait Syscalls {
     /// `execve(2)` of `path` with the plan's args and env; returns only on
     /// failure (a test double returns `Ok`).
     fn exec(&mut self, path: &CStr) -> SysResult;
+    /// Moves this process into the cgroup whose `cgroup.procs` is `procs`
+    /// (writes `0` to it).
+    fn join_cgroup(&mut self, procs: &CStr) -> SysResult;
+    /// `open(path, O_RDONLY|O_CLOEXEC)` into `slot`: a namespace file or a
+    /// directory of another process, for [`Syscalls::setns`] and
+    /// [`Syscalls::fchdir`].
+    fn open_fd(&mut self, slot: usize, path: &CStr) -> SysResult;
+    /// `setns(2)` into the namespace file of `slot` (`nstype`: a `CLONE_NEW*` flag).
+    fn setns(&mut self, slot: usize, nstype: u64) -> SysResult;
+    /// `fchdir(2)` to the directory of `slot`.
+    fn fchdir(&mut self, slot: usize) -> SysResult;
+    /// `chroot(2)`.
+    fn chroot(&mut self, path: &CStr) -> SysResult;
+    /// A fork whose child becomes a child of this process's parent
+    /// (`CLONE_PARENT`), entering the PID namespace joined by `setns`.
+    /// Returns 0 in the new process, its pid in this one.
+    fn fork_sibling(&mut self) -> SysResult<i32>;
+    /// Tells the parent the pid of the process made by [`Syscalls::fork_sibling`].
+    fn report_pid(&mut self, pid: i32) -> SysResult;
+    /// Ends this process at once with `code` (a test double records it and returns).
+    fn exit_now(&mut self, code: i32);
+    /// `setsid(2)`.
+    fn setsid(&mut self) -> SysResult;
+    /// `ioctl(0, TIOCSCTTY)`: standard input (a pty) becomes the controlling terminal.
+    fn set_controlling_terminal(&mut self) -> SysResult;
 }
 
 /// The real system calls.
@@ -391,6 +416,73 @@ impl Syscalls for Linux<'_> {
     fn exec(&mut self, path: &CStr) -> SysResult {
         Err(super::spawn::execve(path, &self.argv, &self.envp))
     }
+
+    fn join_cgroup(&mut self, procs: &CStr) -> SysResult {
+        let fd = rustix::fs::open(procs, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+        write_all(fd.as_fd(), b"0")
+    }
+
+    fn open_fd(&mut self, slot: usize, path: &CStr) -> SysResult {
+        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+        *self.slots.get_mut(slot).ok_or(Errno::BADF)? = Some(fd);
+        Ok(())
+    }
+
+    fn setns(&mut self, slot: usize, nstype: u64) -> SysResult {
+        use super::plan::clone;
+        use rustix::thread::LinkNameSpaceType as T;
+        let kind = match nstype {
+            clone::NEWNS => T::Mount,
+            clone::NEWUTS => T::HostNameAndNISDomainName,
+            clone::NEWIPC => T::InterProcessCommunication,
+            clone::NEWPID => T::ProcessID,
+            clone::NEWNET => T::Network,
+            _ => return Err(Errno::INVAL),
+        };
+        let fd = self
+            .slots
+            .get(slot)
+            .and_then(Option::as_ref)
+            .ok_or(Errno::BADF)?;
+        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(kind))
+    }
+
+    fn fchdir(&mut self, slot: usize) -> SysResult {
+        let fd = self
+            .slots
+            .get(slot)
+            .and_then(Option::as_ref)
+            .ok_or(Errno::BADF)?;
+        rustix::process::fchdir(fd.as_fd())
+    }
+
+    fn chroot(&mut self, path: &CStr) -> SysResult {
+        rustix::process::chroot(path)
+    }
+
+    fn fork_sibling(&mut self) -> SysResult<i32> {
+        super::spawn::fork_sibling()
+    }
+
+    fn report_pid(&mut self, pid: i32) -> SysResult {
+        let Some(report) = self.report else {
+            return Ok(());
+        };
+        let b = pid.to_le_bytes();
+        write_all(report, &[b'P', b[0], b[1], b[2], b[3]])
+    }
+
+    fn exit_now(&mut self, code: i32) {
+        super::spawn::exit_child(code)
+    }
+
+    fn setsid(&mut self) -> SysResult {
+        rustix::process::setsid().map(drop)
+    }
+
+    fn set_controlling_terminal(&mut self) -> SysResult {
+        rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())
+    }
 }
 
 /// One recorded call of [`Recording`], with owned arguments.
@@ -449,6 +541,16 @@ pub enum Call {
     RaiseAmbient(u32),
     SetNoNewPrivs,
     Exec(String),
+    JoinCgroup(String),
+    OpenFd(usize, String),
+    Setns(usize, u64),
+    Fchdir(usize),
+    Chroot(String),
+    ForkSibling,
+    ReportPid(i32),
+    ExitNow(i32),
+    Setsid,
+    SetControllingTerminal,
 }
 
 /// A test double: records every call and answers `stat` from sets of
@@ -624,5 +726,36 @@ impl Syscalls for Recording {
         } else {
             Err(Errno::NOENT)
         }
+    }
+    fn join_cgroup(&mut self, procs: &CStr) -> SysResult {
+        self.record(Call::JoinCgroup(s(procs)))
+    }
+    fn open_fd(&mut self, slot: usize, path: &CStr) -> SysResult {
+        self.record(Call::OpenFd(slot, s(path)))
+    }
+    fn setns(&mut self, slot: usize, nstype: u64) -> SysResult {
+        self.record(Call::Setns(slot, nstype))
+    }
+    fn fchdir(&mut self, slot: usize) -> SysResult {
+        self.record(Call::Fchdir(slot))
+    }
+    fn chroot(&mut self, path: &CStr) -> SysResult {
+        self.record(Call::Chroot(s(path)))
+    }
+    /// Plays the new process: returns 0.
+    fn fork_sibling(&mut self) -> SysResult<i32> {
+        self.record(Call::ForkSibling).map(|_| 0)
+    }
+    fn report_pid(&mut self, pid: i32) -> SysResult {
+        self.record(Call::ReportPid(pid))
+    }
+    fn exit_now(&mut self, code: i32) {
+        let _ = self.record(Call::ExitNow(code));
+    }
+    fn setsid(&mut self) -> SysResult {
+        self.record(Call::Setsid)
+    }
+    fn set_controlling_terminal(&mut self) -> SysResult {
+        self.record(Call::SetControllingTerminal)
     }
 }

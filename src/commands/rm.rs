@@ -1,0 +1,42 @@
+//! `strata rm [-f] [-v] CONTAINER...`.
+
+use super::open_store;
+use crate::cli::Global;
+use crate::output::error_chain;
+use clap::Args;
+use std::process::ExitCode;
+use strata_builder::container::{remove::remove, ContainerStore};
+
+/// Arguments of `strata rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container (strata makes none; `-v`
+    /// is the global --verbose)
+    #[arg(long = "volumes")]
+    pub volumes: bool,
+    /// Containers
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+pub fn run(global: &Global, args: RmArgs) -> anyhow::Result<ExitCode> {
+    let containers = ContainerStore::new(open_store(global)?);
+    let mut failed = false;
+    for name in &args.containers {
+        match remove(&containers, name, args.force) {
+            Ok(_) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {}", error_chain(&e.into()));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
