@@ -11,7 +11,7 @@
 //!
 //! It tells its starter how the start went on a pipe (its standard output), one line:
 //! `listening` (with `attach_first`: connect now, the process starts once a client is
-//! there), then `started PID` or `error MESSAGE`.
+//! there), then `started PID` or `error CODE MESSAGE`.
 
 use super::logs::LogWriter;
 use super::protocol::{short_socket_path, Frame};
@@ -238,7 +238,7 @@ fn run_once(
             Ok(())
         });
         if let Some(mut r) = report.take() {
-            let _ = writeln!(r, "error {}", msg.replace('\n', " "));
+            let _ = writeln!(r, "error {code} {}", msg.replace('\n', " "));
         }
         code
     };

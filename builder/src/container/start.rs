@@ -175,10 +175,10 @@ pub fn launch(
             attach: stream,
         });
     }
-    let message = line.strip_prefix("error ").unwrap_or(&line).to_string();
-    let code = containers
-        .get(c.id())
-        .map(|c| c.state.exit_code)
-        .unwrap_or(128);
+    let rest = line.strip_prefix("error ").unwrap_or(&line);
+    let (code, message) = match rest.split_once(' ') {
+        Some((n, m)) if n.parse::<i32>().is_ok() => (n.parse().unwrap_or(128), m.to_string()),
+        _ => (128, rest.to_string()),
+    };
     Err(ContainerError::StartFailed { message, code })
 }
