@@ -52,8 +52,11 @@
 //! (rm, prune).
 
 pub mod attach;
+pub mod commit;
 pub mod create;
+pub mod diff;
 pub mod exec;
+pub mod export;
 pub mod inspect;
 pub mod logs;
 pub mod monitor;

@@ -4,6 +4,7 @@
 
 mod compression;
 mod extract;
+pub mod overlay;
 mod parallel;
 mod recompress;
 mod rootfs;
@@ -21,7 +22,9 @@ pub use whiteout::{
     classify_whiteout, WhiteoutName, OVERLAY_OPAQUE_TRUSTED, OVERLAY_OPAQUE_USER, WHITEOUT_OPAQUE,
     WHITEOUT_PREFIX,
 };
-pub use writer::{write_layer, LayerInfo, LayerOptions, LayerWriteError};
+pub use writer::{
+    write_layer, write_merged_tree, write_upper_layer, LayerInfo, LayerOptions, LayerWriteError,
+};
 
 use std::io::{self, BufReader, Read, Write};
 use strata_cache::{Digest, DigestWriter};

@@ -6,12 +6,13 @@
 //! what the files say: names relative to the root, mode bits, numeric ids (no user names),
 //! whole-second mtimes (clamped to `SOURCE_DATE_EPOCH` when given), no atime/ctime.
 
+use super::overlay::{MergedDir, OverlayView};
 use super::parallel::ParallelEncoder;
 use super::tarfmt::{self, Entry, Kind, ZEROS};
 use super::whiteout::{self, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 use super::LayerCompression;
-use std::collections::HashMap;
-use std::ffi::OsString;
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, Metadata};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -116,10 +117,92 @@ type Out<W> = BufWriter<DigestWriter<ParallelEncoder<Counting<W>>>>;
 /// The sink receives the compressed blob; its digest is the caller's to compute (a store blob
 /// writer does).
 pub fn write_layer(dir: &Path, opts: &LayerOptions, sink: impl Write) -> Result<LayerInfo> {
-    let root_meta = fs::symlink_metadata(dir).map_err(read_err(dir))?;
-    if !root_meta.is_dir() {
-        return Err(LayerWriteError::NotADirectory(dir.to_path_buf()));
-    }
+    let source = Source::Dir {
+        root: dir,
+        view: None,
+        exclude: BTreeSet::new(),
+    };
+    write_tree(source, opts, sink)
+}
+
+/// Writes a container's overlay upper dir as a layer, as [`write_layer`] with
+/// `overlay_whiteouts` does, with two differences: a directory renamed under
+/// `redirect_dir=on` (an `overlay.redirect` xattr) is written whole — opaque, with the contents
+/// the mount showed, read through `lowers` (bottom first) — and the paths in `exclude`
+/// (relative to `upper`; a runtime's mount-point stubs) are left out with everything below
+/// them. Files with only their metadata copied up (`metacopy`) are still refused.
+pub fn write_upper_layer(
+    upper: &Path,
+    lowers: &[PathBuf],
+    exclude: &[PathBuf],
+    opts: &LayerOptions,
+    sink: impl Write,
+) -> Result<LayerInfo> {
+    let mut layers = lowers.to_vec();
+    layers.push(upper.to_path_buf());
+    let source = Source::Dir {
+        root: upper,
+        view: Some(OverlayView::new(layers)),
+        exclude: exclude
+            .iter()
+            .map(|p| p.as_os_str().as_bytes().to_vec())
+            .collect(),
+    };
+    let opts = LayerOptions {
+        overlay_whiteouts: true,
+        ..opts.clone()
+    };
+    write_tree(source, &opts, sink)
+}
+
+/// Writes the tree that the overlay of `layers` (bottom first: lower dirs with overlay
+/// whiteouts and opaque or renamed directories, then an upper dir) shows, as one tar without
+/// whiteouts: a flattened root file system (`export`).
+pub fn write_merged_tree(
+    layers: &[PathBuf],
+    opts: &LayerOptions,
+    sink: impl Write,
+) -> Result<LayerInfo> {
+    let opts = LayerOptions {
+        overlay_whiteouts: false,
+        ..opts.clone()
+    };
+    write_tree(
+        Source::Merged(OverlayView::new(layers.to_vec())),
+        &opts,
+        sink,
+    )
+}
+
+/// What a layer is written from.
+enum Source<'a> {
+    /// The files under a directory; with a view of the overlay it is the upper dir of,
+    /// renamed directories are resolved through it.
+    Dir {
+        root: &'a Path,
+        view: Option<OverlayView>,
+        exclude: BTreeSet<Vec<u8>>,
+    },
+    /// The merged tree of an overlay.
+    Merged(OverlayView),
+}
+
+fn write_tree(source: Source<'_>, opts: &LayerOptions, sink: impl Write) -> Result<LayerInfo> {
+    let (view, exclude) = match &source {
+        Source::Dir {
+            root,
+            view,
+            exclude,
+            ..
+        } => {
+            let root_meta = fs::symlink_metadata(root).map_err(read_err(root))?;
+            if !root_meta.is_dir() {
+                return Err(LayerWriteError::NotADirectory(root.to_path_buf()));
+            }
+            (view.as_ref(), exclude)
+        }
+        Source::Merged(view) => (Some(view), &BTreeSet::new()),
+    };
     let encoder = ParallelEncoder::new(
         Counting {
             inner: sink,
@@ -132,14 +215,22 @@ pub fn write_layer(dir: &Path, opts: &LayerOptions, sink: impl Write) -> Result<
     // Large writes into the hasher and compressor; tar headers alone are 512 bytes.
     let out: Out<_> = BufWriter::with_capacity(1 << 20, DigestWriter::new(encoder));
     let mut w = Walker {
-        root: dir,
         opts,
+        view,
+        exclude,
         out,
         links: HashMap::new(),
         buf: vec![0; 1 << 20],
         entries: 0,
     };
-    w.walk()?;
+    let first = match &source {
+        Source::Dir { root, .. } => w.plain_children(root)?,
+        Source::Merged(view) => {
+            let root = view.root().map_err(read_err(&view.layers()[0]))?;
+            w.merged_children(&root)?
+        }
+    };
+    w.walk(first)?;
     let Walker {
         mut out, entries, ..
     } = w;
@@ -161,12 +252,25 @@ pub fn write_layer(dir: &Path, opts: &LayerOptions, sink: impl Write) -> Result<
 /// A directory being walked: its tar name prefix and its remaining children, sorted.
 struct Frame {
     prefix: Vec<u8>,
-    children: std::vec::IntoIter<OsString>,
+    children: std::vec::IntoIter<Child>,
+}
+
+/// An entry to write: its name, the file that provides it and, inside a merged directory,
+/// what it is made of when it is a directory itself.
+struct Child {
+    name: OsString,
+    path: PathBuf,
+    merged: Option<MergedDir>,
+    /// Read through the view: overlay bookkeeping is resolved, never written.
+    in_view: bool,
 }
 
 struct Walker<'a, W: Write> {
-    root: &'a Path,
     opts: &'a LayerOptions,
+    /// The overlay the walked directory belongs to (merged trees, renamed directories).
+    view: Option<&'a OverlayView>,
+    /// Tar names (without a trailing slash) left out with everything below them.
+    exclude: &'a BTreeSet<Vec<u8>>,
     out: Out<W>,
     /// (dev, ino) of multiply-linked files -> the tar name they were first written under.
     links: HashMap<(u64, u64), Vec<u8>>,
@@ -201,31 +305,90 @@ fn sorted_children(path: &Path, overlay: bool) -> Result<std::vec::IntoIter<OsSt
 }
 
 impl<W: Write> Walker<'_, W> {
-    fn walk(&mut self) -> Result<()> {
+    fn plain_children(&self, dir: &Path) -> Result<std::vec::IntoIter<Child>> {
+        let names = sorted_children(dir, self.opts.overlay_whiteouts)?;
+        Ok(names
+            .map(|name| Child {
+                path: dir.join(&name),
+                name,
+                merged: None,
+                in_view: false,
+            })
+            .collect::<Vec<_>>()
+            .into_iter())
+    }
+
+    fn merged_children(&self, dir: &MergedDir) -> Result<std::vec::IntoIter<Child>> {
+        let view = self.view.expect("merged directories come from a view");
+        let top = dir
+            .stack()
+            .first()
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default();
+        let entries = view.children(dir).map_err(read_err(&top))?;
+        Ok(entries
+            .into_iter()
+            .map(|e| Child {
+                name: e.name,
+                path: e.path,
+                merged: e.dir,
+                in_view: true,
+            })
+            .collect::<Vec<_>>()
+            .into_iter())
+    }
+
+    fn walk(&mut self, first: std::vec::IntoIter<Child>) -> Result<()> {
         // An explicit stack: a hostile deep tree cannot overflow the thread's stack.
         let mut stack = vec![Frame {
             prefix: Vec::new(),
-            children: sorted_children(self.root, self.opts.overlay_whiteouts)?,
+            children: first,
         }];
         while let Some(frame) = stack.last_mut() {
-            let Some(name) = frame.children.next() else {
+            let Some(child) = frame.children.next() else {
                 stack.pop();
                 continue;
             };
             let mut tar_name = frame.prefix.clone();
-            tar_name.extend_from_slice(name.as_bytes());
-            let path = self.root.join(OsString::from_vec(tar_name.clone()));
+            tar_name.extend_from_slice(child.name.as_bytes());
+            if self.exclude.contains(&tar_name) {
+                continue;
+            }
+            let path = child.path;
             let meta = fs::symlink_metadata(&path).map_err(read_err(&path))?;
+            let mut merged = child.merged;
             if meta.is_dir() {
                 tar_name.push(b'/');
-                self.dir(&path, &meta, &tar_name)?;
-                let children = sorted_children(&path, self.opts.overlay_whiteouts)?;
+                let mut whole = false;
+                if merged.is_none() && self.opts.overlay_whiteouts {
+                    if let Some(view) = self.view {
+                        if super::overlay::redirect_of(&path)
+                            .map_err(read_err(&path))?
+                            .is_some()
+                        {
+                            // Renamed under redirect_dir: written whole, hiding what the
+                            // layers below have under the new name.
+                            let rel = Path::new(OsStr::from_bytes(&tar_name));
+                            merged = view
+                                .lookup(rel)
+                                .map_err(read_err(&path))?
+                                .and_then(|e| e.dir);
+                            whole = merged.is_some();
+                        }
+                    }
+                }
+                self.dir(&path, &meta, &tar_name, child.in_view || whole, whole)?;
+                let children = match &merged {
+                    Some(m) => self.merged_children(m)?,
+                    None => self.plain_children(&path)?,
+                };
                 stack.push(Frame {
                     prefix: tar_name,
                     children,
                 });
             } else {
-                self.non_dir(&path, &meta, &frame_prefix(&tar_name), &name, tar_name)?;
+                let prefix = frame_prefix(&tar_name);
+                self.non_dir(&path, &meta, &prefix, &child.name, tar_name, child.in_view)?;
             }
         }
         Ok(())
@@ -245,8 +408,18 @@ impl<W: Write> Walker<'_, W> {
         Ok(())
     }
 
-    fn dir(&mut self, path: &Path, meta: &Metadata, tar_name: &[u8]) -> Result<()> {
-        let (xattrs, opaque) = self.xattrs(path)?;
+    /// A directory's header; `in_view`: read through the overlay view; `whole`: opaque
+    /// whatever its xattrs say (a renamed directory written with all its contents).
+    fn dir(
+        &mut self,
+        path: &Path,
+        meta: &Metadata,
+        tar_name: &[u8],
+        in_view: bool,
+        whole: bool,
+    ) -> Result<()> {
+        let (xattrs, opaque) = self.xattrs(path, in_view)?;
+        let opaque = opaque || whole;
         let entry = Entry {
             name: tar_name,
             kind: Kind::Dir,
@@ -281,11 +454,12 @@ impl<W: Write> Walker<'_, W> {
         prefix: &[u8],
         base: &OsString,
         tar_name: Vec<u8>,
+        in_view: bool,
     ) -> Result<()> {
         let ft = meta.file_type();
         let mtime = self.mtime(meta);
         let (uid, gid) = (u64::from(meta.uid()), u64::from(meta.gid()));
-        if self.opts.overlay_whiteouts && ft.is_char_device() && meta.rdev() == 0 {
+        if self.opts.overlay_whiteouts && !in_view && ft.is_char_device() && meta.rdev() == 0 {
             // overlayfs records a deletion as a 0/0 device; a layer says `.wh.NAME`. Such
             // devices may share one inode, so they never become hard links.
             let mut name = prefix.to_vec();
@@ -309,7 +483,7 @@ impl<W: Write> Walker<'_, W> {
         if meta.nlink() > 1 {
             let key = (meta.dev(), meta.ino());
             if let Some(first) = self.links.get(&key).cloned() {
-                let (xattrs, _) = self.xattrs(path)?;
+                let (xattrs, _) = self.xattrs(path, in_view)?;
                 return self.header(&Entry {
                     name: &tar_name,
                     kind: Kind::Hardlink(&first),
@@ -322,7 +496,7 @@ impl<W: Write> Walker<'_, W> {
             }
             self.links.insert(key, tar_name.clone());
         }
-        let (xattrs, _) = self.xattrs(path)?;
+        let (xattrs, _) = self.xattrs(path, in_view)?;
         let target;
         let kind = if ft.is_file() {
             Kind::Regular(meta.len())
@@ -392,7 +566,9 @@ impl<W: Write> Walker<'_, W> {
     }
 
     /// The layer xattrs of `path` sorted by name, and whether it is an opaque overlay dir.
-    fn xattrs(&self, path: &Path) -> Result<(Xattrs, bool)> {
+    /// `in_view`: the file was read through an overlay view, which resolved renames and
+    /// opaque directories already; only a metacopy (data left below) is refused.
+    fn xattrs(&self, path: &Path, in_view: bool) -> Result<(Xattrs, bool)> {
         let names = match list_xattrs(path) {
             Ok(names) => names,
             // A filesystem without xattrs has none to carry.
@@ -405,7 +581,13 @@ impl<W: Write> Walker<'_, W> {
         let mut opaque = false;
         for name in names {
             let overlay = whiteout::is_overlay_xattr(&name);
-            if overlay && !self.opts.overlay_whiteouts {
+            if overlay && in_view && name.ends_with(b".overlay.metacopy") {
+                return Err(LayerWriteError::OverlayIndirection {
+                    path: path.to_path_buf(),
+                    xattr: String::from_utf8_lossy(&name).into_owned(),
+                });
+            }
+            if overlay && (in_view || !self.opts.overlay_whiteouts) {
                 continue;
             }
             if !overlay && !whiteout::is_layer_xattr(&name) {

@@ -1,0 +1,31 @@
+//! `export`: a container's file system flattened into one tar — the image's layers and the
+//! container's upper dir read as the overlay mount shows them (whiteouts applied, renamed
+//! directories at their new paths), as `docker export` writes it. Read through the layers'
+//! snapshots, nothing is unpacked or copied; the tar is streamed.
+
+use super::commit::{image_lowers, CommitError};
+use crate::image::Image;
+use crate::layer::{write_merged_tree, LayerCompression, LayerInfo, LayerOptions};
+use std::io::Write;
+use std::path::Path;
+use strata_cache::Store;
+
+/// Writes the flattened file system of the container whose overlay upper dir is `upper`,
+/// running on `image`, to `out` as an uncompressed tar.
+pub fn export_container(
+    store: &Store,
+    image: &Image,
+    upper: &Path,
+    out: impl Write,
+) -> Result<LayerInfo, CommitError> {
+    let lease = store.lease()?;
+    let mut layers = image_lowers(store, image)?;
+    layers.push(upper.to_path_buf());
+    let opts = LayerOptions {
+        compression: LayerCompression::None,
+        ..LayerOptions::default()
+    };
+    let info = write_merged_tree(&layers, &opts, out)?;
+    drop(lease);
+    Ok(info)
+}
