@@ -162,6 +162,12 @@ pub enum Command {
     /// A container's monitor (started by `start` and `run`)
     #[command(name = "container-monitor", hide = true)]
     ContainerMonitor(commands::container_monitor::MonitorArgs),
+    /// Create a new image from a container's changes
+    Commit(commands::commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commands::diff::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(commands::export::ExportArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -187,6 +193,12 @@ pub enum ImageCommand {
 pub enum ContainerCommand {
     /// Remove all stopped containers
     Prune(commands::container_prune::ContainerPruneArgs),
+    /// Create a new image from a container's changes
+    Commit(commands::commit::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commands::diff::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(commands::export::ExportArgs),
 }
 
 /// `strata system ...`

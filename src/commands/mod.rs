@@ -3,13 +3,16 @@
 pub mod attach;
 pub mod build;
 pub mod check;
+pub mod commit;
 pub mod completion;
 pub mod container_monitor;
 pub mod container_prune;
 pub mod create;
 pub mod debug;
 pub mod df;
+pub mod diff;
 pub mod exec;
+pub mod export;
 pub mod history;
 pub mod images;
 pub mod import;
@@ -61,6 +64,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::System(SystemCommand::Check(args)) => check::run(&global, args),
         Command::Completion(args) => completion::run(args),
         Command::Build(args) => build::run(&global, args),
+        Command::Commit(args) => commit::run(&global, args),
+        Command::Diff(args) => diff::run(&global, args),
+        Command::Export(args) => export::run(&global, args),
         Command::Debug(cmd) => debug::run(cmd),
         Command::Create(args) => create::run(&global, args),
         Command::Run(args) => run::run(&global, args),
@@ -77,6 +83,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Unpause(args) => unpause::run(&global, args),
         Command::Top(args) => top::run(&global, args),
         Command::Container(ContainerCommand::Prune(args)) => container_prune::run(&global, args),
+        Command::Container(ContainerCommand::Commit(args)) => commit::run(&global, args),
+        Command::Container(ContainerCommand::Diff(args)) => diff::run(&global, args),
+        Command::Container(ContainerCommand::Export(args)) => export::run(&global, args),
         Command::ContainerMonitor(args) => container_monitor::run(&global, args),
     }
 }

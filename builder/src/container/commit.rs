@@ -9,6 +9,7 @@
 //! most temp files and unreferenced blobs, which `system check --repair` removes.
 
 use super::diff::{runtime_stubs, MOUNT_POINTS};
+use super::{Container, ContainerError, ContainerStore, Status};
 use crate::image::{apply_changes, Image, ImageError};
 use crate::layer::{write_upper_layer, LayerCompression, LayerOptions, LayerWriteError};
 use crate::solver::rootfs::{snapshots, LayerRef};
@@ -43,6 +44,9 @@ pub enum CommitError {
     /// The image's layer list and config disagree.
     #[error("image {0}: the manifest and the config list different numbers of layers")]
     LayerMismatch(String),
+    /// The container could not be used.
+    #[error(transparent)]
+    Container(#[from] ContainerError),
     /// Reading the container's files failed.
     #[error("{context}: {source}")]
     Io {
@@ -56,10 +60,21 @@ pub enum CommitError {
 /// The overlay lower dirs of `image` (its layers unpacked once, shared with builds), bottom
 /// first.
 pub fn image_lowers(store: &Store, image: &Image) -> Result<Vec<PathBuf>, CommitError> {
-    let layers = &image.manifest.layers;
-    let diff_ids = &image.config.rootfs.diff_ids;
+    base_lowers(store, &image.manifest, &image.config)
+}
+
+/// The overlay lower dirs of the image with this manifest and config, bottom first.
+pub fn base_lowers(
+    store: &Store,
+    manifest: &ImageManifest,
+    config: &ImageConfig,
+) -> Result<Vec<PathBuf>, CommitError> {
+    let layers = &manifest.layers;
+    let diff_ids = &config.rootfs.diff_ids;
     if layers.len() != diff_ids.len() {
-        return Err(CommitError::LayerMismatch(image.id.to_string()));
+        return Err(CommitError::LayerMismatch(
+            manifest.config.digest.to_string(),
+        ));
     }
     let refs: Vec<LayerRef> = layers
         .iter()
@@ -126,7 +141,7 @@ pub fn merge_config(user: &mut ContainerConfig, container: &ContainerConfig) {
     match (&mut user.exposed_ports, &container.exposed_ports) {
         (Some(mine), Some(theirs)) if !mine.is_empty() => {
             for (k, v) in theirs {
-                mine.entry(k.clone()).or_insert_with(|| v.clone());
+                mine.entry(k.clone()).or_insert(*v);
             }
         }
         (_, theirs) => {
@@ -181,7 +196,7 @@ pub fn merge_config(user: &mut ContainerConfig, container: &ContainerConfig) {
     match (&mut user.volumes, &container.volumes) {
         (Some(mine), Some(theirs)) if !mine.is_empty() => {
             for (k, v) in theirs {
-                mine.insert(k.clone(), v.clone());
+                mine.insert(k.clone(), *v);
             }
         }
         (_, theirs) => {
@@ -201,11 +216,29 @@ pub fn created_by(container: &ContainerConfig) -> String {
     container.cmd.clone().unwrap_or_default().join(" ")
 }
 
+/// The image a container runs: its manifest and config.
+#[derive(Debug, Clone)]
+pub struct BaseImage {
+    /// The manifest.
+    pub manifest: ImageManifest,
+    /// The config.
+    pub config: ImageConfig,
+}
+
+impl From<&Image> for BaseImage {
+    fn from(image: &Image) -> BaseImage {
+        BaseImage {
+            manifest: image.manifest.clone(),
+            config: image.config.clone(),
+        }
+    }
+}
+
 /// Commits the container whose overlay upper dir is `upper`, running on `image`, into a new
 /// image (see the module comment). The upper dir is only read.
 pub fn commit_container(
     store: &Store,
-    image: &Image,
+    image: &BaseImage,
     upper: &Path,
     opts: &CommitOptions,
 ) -> Result<Committed, CommitError> {
@@ -215,7 +248,7 @@ pub fn commit_container(
     merge_config(&mut config, &opts.container_config);
 
     let lease = store.lease()?;
-    let lowers = image_lowers(store, image)?;
+    let lowers = base_lowers(store, &image.manifest, &image.config)?;
     let stubs =
         runtime_stubs(&lowers, upper, &opts.stub_candidates).map_err(|e| CommitError::Io {
             context: format!("reading {}", upper.display()),
@@ -303,4 +336,97 @@ pub fn commit_container(
         manifest: descriptor,
         diff_id: new_layer.map(|_| info.diff_id),
     })
+}
+
+/// The container's config as docker keeps `container.Config`: the image's config with what
+/// the container was created with (entrypoint, command, environment, working directory,
+/// user, labels, stop signal).
+pub fn container_oci_config(image: &ImageConfig, c: &super::ContainerConfig) -> ContainerConfig {
+    let mut out = image.config.clone().unwrap_or_default();
+    let vec_or_none = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    let str_or_none = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    out.entrypoint = vec_or_none(&c.entrypoint);
+    out.cmd = vec_or_none(&c.cmd);
+    out.env = vec_or_none(&c.env);
+    out.working_dir = str_or_none(&c.workdir).or(out.working_dir);
+    out.user = str_or_none(&c.user).or(out.user);
+    out.stop_signal = str_or_none(&c.stop_signal).or(out.stop_signal);
+    if !c.labels.is_empty() {
+        out.labels = Some(c.labels.clone());
+    }
+    out
+}
+
+/// The image a container was created from.
+pub fn container_image(store: &Store, c: &Container) -> Result<BaseImage, CommitError> {
+    let manifest = store.manifest(&c.record.image.digest)?;
+    let config = store.config(&manifest)?;
+    Ok(BaseImage { manifest, config })
+}
+
+/// Mount-point candidates of a container: the runtime's and its volumes' targets.
+pub fn container_stub_candidates(c: &Container) -> Vec<PathBuf> {
+    let volumes: Vec<PathBuf> = c
+        .config
+        .volumes
+        .iter()
+        .map(|v| v.destination.trim_start_matches('/').into())
+        .collect();
+    stub_candidates(&volumes)
+}
+
+/// What `commit` of a container asks for (see [`CommitOptions`] for the fields).
+#[derive(Debug, Clone)]
+pub struct CommitRequest {
+    /// `-c` changes.
+    pub changes: Vec<String>,
+    /// `-m`.
+    pub message: Option<String>,
+    /// `-a`.
+    pub author: Option<String>,
+    /// Normalized names to tag the image with.
+    pub tags: Vec<String>,
+    /// `-p`: freeze a running container while its files are read.
+    pub pause: bool,
+    /// The image's creation time.
+    pub created: DateTime<Utc>,
+    /// The new layer's compression.
+    pub compression: LayerCompression,
+}
+
+/// `commit CONTAINER`: finds the container, freezes it while its upper dir is read when it
+/// runs and `pause` is asked (and the cgroup freezer is there), and commits it.
+pub fn commit(
+    containers: &ContainerStore,
+    query: &str,
+    req: &CommitRequest,
+) -> Result<Committed, CommitError> {
+    // A refused change fails before the container is touched.
+    crate::image::config_with_changes(&req.changes)?;
+    let store = containers.store();
+    let c = containers.find(query)?;
+    let image = container_image(store, &c)?;
+    let opts = CommitOptions {
+        container_config: container_oci_config(&image.config, &c.config),
+        container_id: Some(c.id().to_string()),
+        changes: req.changes.clone(),
+        message: req.message.clone(),
+        author: req.author.clone(),
+        tags: req.tags.clone(),
+        created: req.created,
+        compression: req.compression,
+        stub_candidates: container_stub_candidates(&c),
+    };
+    let id = c.id().to_string();
+    let paused = req.pause
+        && c.state.status == Status::Running
+        && super::pause::pause(containers, &id).is_ok();
+    let result = commit_container(store, &image, &c.upper_dir(store), &opts);
+    let thawed = match paused {
+        true => super::pause::unpause(containers, &id),
+        false => Ok(()),
+    };
+    let committed = result?;
+    thawed?;
+    Ok(committed)
 }

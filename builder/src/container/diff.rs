@@ -475,3 +475,25 @@ impl Differ<'_> {
         Ok(())
     }
 }
+
+/// `diff CONTAINER`: the changes of the container found by ID, name or prefix.
+pub fn diff(
+    containers: &super::ContainerStore,
+    query: &str,
+) -> Result<Vec<Change>, super::commit::CommitError> {
+    use super::commit::{base_lowers, container_image, container_stub_candidates, CommitError};
+    let store = containers.store();
+    let c = containers.find(query)?;
+    let image = container_image(store, &c)?;
+    let lease = store.lease()?;
+    let lowers = base_lowers(store, &image.manifest, &image.config)?;
+    let upper = c.upper_dir(store);
+    let io = |e| CommitError::Io {
+        context: format!("reading {}", upper.display()),
+        source: e,
+    };
+    let stubs = runtime_stubs(&lowers, &upper, &container_stub_candidates(&c)).map_err(io)?;
+    let out = changes(&lowers, &upper, &stubs).map_err(io)?;
+    drop(lease);
+    Ok(out)
+}
