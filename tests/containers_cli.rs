@@ -475,3 +475,273 @@ fn tty_output_has_carriage_returns_and_pipes_do_not() {
     assert_eq!(out, "a\r\ntty\r\n");
     env.ok(&["rm", "-f", "tt"]);
 }
+
+fn inspect(env: &Env, name: &str) -> serde_json::Value {
+    let all: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", name])).unwrap();
+    all[0].clone()
+}
+
+#[test]
+fn pause_freezes_and_unpause_thaws() {
+    if !PathBuf::from("/sys/fs/cgroup/freezer/cgroup.procs").exists()
+        && !PathBuf::from("/sys/fs/cgroup/cgroup.controllers").exists()
+    {
+        let env = Env::new();
+        env.import_base("base");
+        env.ok(&["run", "-d", "--name", "nofreeze", "base", "sleep", "100"]);
+        let err = env.fails(&["pause", "nofreeze"], 1);
+        assert!(err.contains("cgroup freezer"), "{err}");
+        env.ok(&["rm", "-f", "nofreeze"]);
+        return;
+    }
+    let env = Env::new();
+    env.import_base("base");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "base",
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /count; sleep 0.05; done",
+    ]);
+    let read = || {
+        env.ok(&["exec", "counter", "cat", "/count"])
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    wait_until("counting", || read() > 2);
+    assert_eq!(env.ok(&["pause", "counter"]), "counter\n");
+    assert!(
+        status_of(&env, "counter").ends_with("(Paused)"),
+        "{}",
+        status_of(&env, "counter")
+    );
+    assert_eq!(inspect(&env, "counter")["State"]["Paused"], true);
+    let upper = containers_dir(&env)
+        .join(inspect(&env, "counter")["Id"].as_str().unwrap())
+        .join("upper/count");
+    let frozen = std::fs::read_to_string(&upper).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(std::fs::read_to_string(&upper).unwrap(), frozen);
+    let err = env.fails(&["exec", "counter", "true"], 1);
+    assert!(err.contains("is paused"), "{err}");
+    let err = env.fails(&["pause", "counter"], 1);
+    assert!(err.contains("already paused"), "{err}");
+    env.ok(&["unpause", "counter"]);
+    let before: u64 = frozen.trim().parse().unwrap();
+    wait_until("counting again", || read() > before + 2);
+    // A paused container stops too (thawed first).
+    env.ok(&["pause", "counter"]);
+    env.ok(&["stop", "-t", "1", "counter"]);
+    assert!(status_of(&env, "counter").starts_with("Exited"));
+    env.ok(&["rm", "counter"]);
+}
+
+#[test]
+fn restart_policies_and_restart() {
+    let env = Env::new();
+    env.import_base("base");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "base",
+        "sh",
+        "-c",
+        "echo run; exit 3",
+    ]);
+    wait_until("the retries to end", || {
+        let c = inspect(&env, "flaky");
+        c["State"]["Status"] == "exited" && c["RestartCount"] == 2
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let c = inspect(&env, "flaky");
+    assert_eq!(c["RestartCount"], 2);
+    assert_eq!(c["State"]["ExitCode"], 3);
+    assert_eq!(c["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
+    assert_eq!(env.ok(&["logs", "flaky"]), "run\nrun\nrun\n");
+    // always: restarted after a clean exit, until stopped.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--restart",
+        "always",
+        "base",
+        "sh",
+        "-c",
+        "echo up; sleep 0.2",
+    ]);
+    wait_until("two restarts", || {
+        inspect(&env, "again")["RestartCount"].as_u64().unwrap_or(0) >= 2
+    });
+    env.ok(&["stop", "again"]);
+    let count = inspect(&env, "again")["RestartCount"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        inspect(&env, "again")["RestartCount"].as_u64().unwrap(),
+        count
+    );
+    assert!(status_of(&env, "again").starts_with("Exited"));
+    // restart: a new process in the same container.
+    env.ok(&["run", "-d", "--name", "svc", "base", "sleep", "100"]);
+    let first = inspect(&env, "svc")["State"]["StartedAt"].clone();
+    assert_eq!(env.ok(&["restart", "-t", "0", "svc"]), "svc\n");
+    let c = inspect(&env, "svc");
+    assert_eq!(c["State"]["Status"], "running");
+    assert_ne!(c["State"]["StartedAt"], first);
+    let err = env.fails(&["run", "--rm", "--restart", "always", "base", "true"], 1);
+    assert!(
+        err.contains("Conflicting options: --restart and --rm"),
+        "{err}"
+    );
+    env.ok(&["rm", "-f", "flaky", "again", "svc"]);
+}
+
+#[test]
+fn volumes_env_entrypoint_workdir_user() {
+    let env = Env::new();
+    env.import_base("base");
+    let rw = env.path("rw");
+    let ro = env.path("ro");
+    std::fs::create_dir_all(&rw).unwrap();
+    std::fs::create_dir_all(&ro).unwrap();
+    // The container's user (app, 1000) writes there.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&rw, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(ro.join("given"), "from host\n").unwrap();
+    std::fs::write(
+        env.path("env.list"),
+        "# comment\nFROM_FILE=yes\n\nBOTH=file\n",
+    )
+    .unwrap();
+    let rw_spec = format!("{}:/data", rw.display());
+    let ro_spec = format!("{}:/ro:ro", ro.display());
+    let envfile = env.path("env.list");
+    let out = env.ok(&[
+        "run", "--name", "vols", "-v", &rw_spec, "-v", &ro_spec, "--env-file", envfile.to_str().unwrap(),
+        "-e", "BOTH=flag", "-w", "/data", "-u", "app", "base", "sh", "-c",
+        "echo written > out; cat /ro/given; touch /ro/x 2>/dev/null || echo ro-refused; echo $FROM_FILE $BOTH; pwd; id -u",
+    ]);
+    assert_eq!(out, "from host\nro-refused\nyes flag\n/data\n1000\n");
+    assert_eq!(
+        std::fs::read_to_string(rw.join("out")).unwrap(),
+        "written\n"
+    );
+    // The mount points the sandbox made are not left in the container's changes.
+    let id = inspect(&env, "vols")["Id"].as_str().unwrap().to_string();
+    let upper = containers_dir(&env).join(&id).join("upper");
+    assert!(
+        !upper.join("data").exists() && !upper.join("ro").exists(),
+        "{:?}",
+        entries(&upper)
+    );
+    let c = inspect(&env, "vols");
+    assert_eq!(
+        c["HostConfig"]["Binds"][1],
+        format!("{}:/ro:ro", ro.display())
+    );
+    assert_eq!(c["Config"]["User"], "app");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "echo",
+        "base",
+        "via",
+        "entrypoint",
+    ]);
+    assert_eq!(out, "via entrypoint\n");
+    let err = env.fails(&["run", "--rm", "-v", "relative:/x", "base", "true"], 1);
+    assert!(err.contains("must be absolute"), "{err}");
+    let err = env.fails(&["run", "--rm", "--network", "bridge0", "base", "true"], 1);
+    assert!(err.contains("network bridge0 not found"), "{err}");
+    // --network host sees the host's interfaces; none only loopback.
+    let none = env.ok(&["run", "--rm", "base", "ls", "/sys/class/net"]);
+    assert_eq!(none.split_whitespace().collect::<Vec<_>>(), ["lo"]);
+    let host = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "base",
+        "ls",
+        "/sys/class/net",
+    ]);
+    let host_ifaces = std::fs::read_dir("/sys/class/net").unwrap().count();
+    assert_eq!(host.split_whitespace().count(), host_ifaces, "{host}");
+    // inspect: images first, then containers; unknown names are docker's error.
+    assert!(inspect(&env, "base")["RootFS"].is_object());
+    let err = env.fails(&["inspect", "nothing-here"], 1);
+    assert!(err.contains("No such object: nothing-here"), "{err}");
+    env.ok(&["rm", "vols"]);
+}
+
+/// Runs `strata ARGS` on a pty (through `script`), feeding `input` chunks with pauses.
+fn on_pty(env: &Env, args: &[&str], input: &[&[u8]]) -> (Option<i32>, String) {
+    use std::io::Write;
+    let mut line = format!("{} --root {}", common::strata_bin(), env.root().display());
+    for a in args {
+        line.push_str(&format!(" '{a}'"));
+    }
+    let mut child = std::process::Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (bsdutils)");
+    let mut stdin = child.stdin.take().unwrap();
+    for chunk in input {
+        std::thread::sleep(Duration::from_millis(700));
+        stdin.write_all(chunk).unwrap();
+        stdin.flush().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn interactive_tty_detach_and_attach() {
+    let env = Env::new();
+    env.import_base("base");
+    let (code, out) = on_pty(
+        &env,
+        &["run", "-it", "--name", "shell", "base", "sh"],
+        &[b"echo hello-$((6*7))\n", b"\x10\x11"],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("hello-42"), "{out}");
+    // Detached: the container runs on, and attach picks it up again.
+    assert!(status_of(&env, "shell").starts_with("Up"));
+    let (code, out) = on_pty(
+        &env,
+        &["attach", "shell"],
+        &[b"echo again-$((1+1))\n", b"exit 5\n"],
+    );
+    assert!(out.contains("again-2"), "{out}");
+    assert_eq!(code, Some(5), "{out}");
+    wait_until("the shell to exit", || {
+        status_of(&env, "shell").starts_with("Exited (5)")
+    });
+    let err = env.fails(&["attach", "shell"], 1);
+    assert!(
+        err.contains("You cannot attach to a stopped container"),
+        "{err}"
+    );
+    // The log has the session, with the pty's line endings.
+    assert!(env.ok(&["logs", "shell"]).contains("hello-42\r\n"));
+    env.ok(&["rm", "shell"]);
+}

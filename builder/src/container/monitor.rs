@@ -186,6 +186,13 @@ pub fn run(store: Store, id: ContainerId, attach_first: bool, mut report: File) 
         })?;
         std::thread::sleep(delay);
         delay = (delay * 2).min(Duration::from_secs(10));
+        if containers.get(&id)?.state.stopped_by_user {
+            containers.update_state(&id, |s| {
+                s.status = Status::Exited;
+                Ok(())
+            })?;
+            break code;
+        }
     };
     pause::thaw_and_remove_cgroup(&id);
     if container.config.auto_remove {
@@ -273,7 +280,6 @@ fn run_once(
         s.started_at = Some(Utc::now());
         s.finished_at = None;
         s.error.clear();
-        s.stopped_by_user = false;
         Ok(())
     });
     if let Err(e) = recorded {

@@ -123,6 +123,11 @@ pub fn launch(
             c.name()
         )));
     }
+    // A new start: the restart policy applies again.
+    containers.update_state(c.id(), |s| {
+        s.stopped_by_user = false;
+        Ok(())
+    })?;
     let dir = c.dir(store);
     let log = std::fs::OpenOptions::new()
         .create(true)

@@ -123,10 +123,15 @@ fn wait_stopped(containers: &ContainerStore, c: &Container, timeout: Duration) -
 /// `timeout` (default 10 s). A container that is not running is left as it is.
 pub fn stop(containers: &ContainerStore, query: &str, timeout: Option<u64>) -> Result<()> {
     let c = containers.find(query)?;
-    if !c.is_running() || c.state.pid == 0 {
+    if !c.is_running() {
         return Ok(());
     }
     prepare(containers, &c)?;
+    if c.state.pid == 0 {
+        // Restarting: the monitor sees the mark before it starts the process again.
+        wait_stopped(containers, &c, Duration::from_secs(30));
+        return Ok(());
+    }
     let signal = if c.config.stop_signal.is_empty() {
         15
     } else {

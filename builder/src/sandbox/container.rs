@@ -343,3 +343,98 @@ pub fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
     .map_err(io("open the pty slave"))?;
     Ok((master, slave))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::child::apply;
+    use super::super::syscalls::{Call, Recording};
+    use super::*;
+
+    fn stdio(tty: bool, cgroup: Option<&str>) -> ContainerStdio {
+        let null = || -> OwnedFd { std::fs::File::open("/dev/null").unwrap().into() };
+        ContainerStdio {
+            stdin: null(),
+            stdout: null(),
+            stderr: null(),
+            tty,
+            cgroup_procs: cgroup.map(PathBuf::from),
+        }
+    }
+
+    fn process() -> Process {
+        Process {
+            args: vec!["ps".into(), "-ef".into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/work".into(),
+            uid: 1000,
+            gid: 1000,
+            additional_gids: vec![10],
+        }
+    }
+
+    #[test]
+    fn exec_joins_cgroup_namespaces_and_root_then_forks_and_drops_privileges() {
+        let plan = exec_plan(42, &process(), &stdio(true, Some("/cg/cgroup.procs"))).unwrap();
+        let mut sys = Recording::default();
+        sys.files.insert("/bin/ps".into());
+        apply(&plan, &mut sys).unwrap();
+        let calls = &sys.calls;
+        let pos = |c: &Call| {
+            calls
+                .iter()
+                .position(|x| x == c)
+                .unwrap_or_else(|| panic!("{c:?} not in {calls:?}"))
+        };
+        assert_eq!(calls[0], Call::JoinCgroup("/cg/cgroup.procs".into()));
+        for (slot, ns) in ["ipc", "uts", "net", "pid", "mnt"].iter().enumerate() {
+            assert!(
+                pos(&Call::OpenFd(slot, format!("/proc/42/ns/{ns}")))
+                    < pos(&Call::Setns(0, clone::NEWIPC))
+            );
+        }
+        assert!(pos(&Call::OpenFd(5, "/proc/42/root".into())) < pos(&Call::Setns(4, clone::NEWNS)));
+        // The mount namespace last (the host's /proc is gone after it), then the root.
+        assert!(pos(&Call::Setns(3, clone::NEWPID)) < pos(&Call::Setns(4, clone::NEWNS)));
+        assert!(pos(&Call::Setns(4, clone::NEWNS)) < pos(&Call::Fchdir(5)));
+        assert_eq!(calls[pos(&Call::Fchdir(5)) + 1], Call::Chroot(".".into()));
+        // The fork into the PID namespace, a session with the pty, then the process.
+        let fork = pos(&Call::ForkSibling);
+        assert!(pos(&Call::Chroot(".".into())) < fork);
+        assert_eq!(calls[fork + 1], Call::Setsid);
+        assert_eq!(calls[fork + 2], Call::SetControllingTerminal);
+        assert_eq!(calls[fork + 3], Call::Chdir("/work".into()));
+        assert!(pos(&Call::SetGroups(vec![10])) < pos(&Call::SetUid(1000)));
+        assert!(pos(&Call::SetUid(1000)) < pos(&Call::SetNoNewPrivs));
+        assert_eq!(
+            calls[pos(&Call::SetNoNewPrivs)..],
+            [Call::SetNoNewPrivs, Call::Exec("/bin/ps".into())]
+        );
+        // A non-root user keeps no capabilities.
+        assert!(calls.contains(&Call::SetCapabilities {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0
+        }));
+    }
+
+    #[test]
+    fn exec_without_tty_or_cgroup_and_failures_name_their_step() {
+        let plan = exec_plan(7, &process(), &stdio(false, None)).unwrap();
+        assert!(!plan
+            .ops
+            .iter()
+            .any(|o| matches!(o, Op::JoinCgroup(_) | Op::ControllingTerminal)));
+        assert_eq!(
+            plan.clone_flags, 0,
+            "the exec joins namespaces, it makes none"
+        );
+        let mut sys = Recording {
+            fail: Some(Call::Setns(4, clone::NEWNS)),
+            ..Recording::default()
+        };
+        let failure = apply(&plan, &mut sys).unwrap_err();
+        let err = setup_error(&plan, failure.index as u32, failure.errno.raw_os_error());
+        assert!(err.to_string().contains("setns 0x20000"), "{err}");
+        assert!(!sys.calls.contains(&Call::ForkSibling));
+    }
+}
