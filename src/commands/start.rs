@@ -7,6 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use strata_builder::container::attach::{stream, AttachEnd, RawTerminal};
+use strata_builder::container::stop::proxy_signal;
 use strata_builder::container::{start::launch, Container, ContainerError, ContainerStore};
 
 /// Arguments of `strata start`.
@@ -36,6 +37,14 @@ pub fn attach_and_wait(
     stdin: bool,
 ) -> anyhow::Result<ExitCode> {
     let tty = c.config.tty;
+    // docker's --sig-proxy: without a pty, Ctrl-C goes to the container's process (with a
+    // pty the terminal sends it, in raw mode, as a byte).
+    if !tty {
+        let (containers, id) = (containers.clone(), *c.id());
+        let _ = ctrlc::set_handler(move || {
+            let _ = proxy_signal(&containers, &id, 2);
+        });
+    }
     let raw = (tty && stdin).then(RawTerminal::enable);
     let end = stream(conn, stdin, tty)?;
     drop(raw);

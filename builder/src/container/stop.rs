@@ -62,6 +62,20 @@ fn send(c: &Container, signal: i32) -> Result<()> {
         .map_err(|e| ContainerError::Io(format!("kill {signal} {pid:?}"), e.into()))
 }
 
+/// Forwards `signal` to a running container's process without marking the end as asked
+/// for (docker's signal proxy of an attached `run`/`start -a`: the restart policy applies).
+pub fn proxy_signal(
+    containers: &ContainerStore,
+    id: &strata_cache::ContainerId,
+    signal: i32,
+) -> Result<()> {
+    let c = containers.get(id)?;
+    if !c.is_running() || c.state.pid == 0 {
+        return Ok(());
+    }
+    send(&c, signal)
+}
+
 /// Marks the end as asked for (no restart), thaws a paused container (a frozen process
 /// cannot act on a signal).
 fn prepare(containers: &ContainerStore, c: &Container) -> Result<()> {

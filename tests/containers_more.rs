@@ -1,0 +1,135 @@
+//! More container behaviour end to end: signal proxy, images in use, GC, concurrency.
+
+mod common;
+
+use common::Env;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn state(env: &Env, name: &str) -> serde_json::Value {
+    let all: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", name])).unwrap();
+    all[0]["State"].clone()
+}
+
+#[test]
+fn ctrl_c_of_an_attached_run_goes_to_the_container() {
+    let env = Env::new();
+    env.import_base("base");
+    let mut child = env
+        .cmd(&[
+            "run",
+            "--name",
+            "proxied",
+            "base",
+            "sh",
+            "-c",
+            "trap 'echo got-int; exit 130' INT; echo ready; sleep 30 & wait",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the trap to be set", || {
+        String::from_utf8_lossy(&env.run(&["logs", "proxied"]).stdout).contains("ready")
+    });
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\ngot-int\n");
+    assert_eq!(state(&env, "proxied")["ExitCode"], 130);
+}
+
+#[test]
+fn an_image_in_use_survives_rmi_force_and_gc() {
+    let env = Env::new();
+    let image_id = env.import_base("base");
+    env.ok(&[
+        "create",
+        "--name",
+        "user",
+        "base",
+        "sh",
+        "-c",
+        "echo still-here",
+    ]);
+    let err = env.fails(&["rmi", image_id.trim()], 1);
+    assert!(
+        err.contains("conflict: unable to delete")
+            && err.contains("image is being used by stopped container"),
+        "{err}"
+    );
+    env.ok(&["image", "prune", "-a", "-f"]);
+    assert!(env
+        .ok(&["images", "-q"])
+        .contains(&image_id.trim().trim_start_matches("sha256:")[..12]));
+    env.ok(&["rmi", "-f", "base"]);
+    // The name is gone, the container's image stays (blobs and snapshots).
+    assert_eq!(env.ok(&["images", "-q"]), "");
+    let check = env.ok(&["system", "check"]);
+    assert!(check.contains("store is clean"), "{check}");
+    assert_eq!(env.ok(&["start", "-a", "user"]), "still-here\n");
+    let ps = env.ok(&["ps", "-a", "--filter", "ancestor=base", "-q"]);
+    assert_eq!(ps.lines().count(), 1);
+    env.ok(&["rm", "user"]);
+    // Now nothing holds the image's blobs: a check finds them unreferenced, a repair removes them.
+    let check = env.ok(&["system", "check", "--repair"]);
+    assert!(check.contains("garbage"), "{check}");
+    assert!(env.ok(&["system", "check"]).contains("store is clean"));
+}
+
+#[test]
+fn concurrent_creates_with_one_name_make_one_container() {
+    let env = Env::new();
+    env.import_base("base");
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            env.cmd(&["create", "--name", "only-one", "base", "true"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let ok = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(ok, 1);
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        assert!(String::from_utf8_lossy(&o.stderr).contains("is already in use"));
+    }
+    assert_eq!(env.ok(&["ps", "-aq"]).lines().count(), 1);
+    // Two starts at once: one monitor runs it, the other start fails cleanly.
+    env.ok(&["create", "--name", "twice", "base", "sleep", "100"]);
+    let a = env
+        .cmd(&["start", "twice"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = env
+        .cmd(&["start", "twice"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() || b.status.success());
+    assert_eq!(state(&env, "twice")["Status"], "running");
+    env.ok(&["rm", "-f", "twice", "only-one"]);
+    assert!(env.ok(&["system", "check"]).contains("store is clean"));
+}
