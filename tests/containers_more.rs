@@ -23,7 +23,7 @@ fn state(env: &Env, name: &str) -> serde_json::Value {
 fn ctrl_c_of_an_attached_run_goes_to_the_container() {
     let env = Env::new();
     env.import_base("base");
-    let mut child = env
+    let child = env
         .cmd(&[
             "run",
             "--name",
