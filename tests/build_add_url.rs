@@ -71,7 +71,12 @@ impl Server {
 
     /// How many GETs of `/path` were answered.
     fn gets(&self, path: &str) -> usize {
-        let want = format!("GET /{path} ");
+        self.answered(path, "")
+    }
+
+    /// How many GETs of `/path` were answered with a status starting with `code`.
+    fn answered(&self, path: &str, code: &str) -> usize {
+        let want = format!("GET /{path} {code}");
         fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -199,18 +204,47 @@ fn add_urls_like_buildkit() {
     );
 
     // A rebuild: the checksum is the key, so that URL is not fetched again; the others are
-    // fetched again (their content is the key) and hit the cache while unchanged.
+    // asked for with If-Modified-Since (the server sent Last-Modified): a 304 gives their key
+    // without a download, and they hit the cache.
     let log = build_ok(&env, &ctx, &[]);
     assert!(step_cached(&log, "ADD --checksum"), "{log}");
     assert!(step_cached(&log, "archive.tar.gz"), "{log}");
     assert_eq!(
-        (server.gets("tool.sh"), server.gets("archive.tar.gz")),
-        (1, 2)
+        (
+            server.gets("tool.sh"),
+            server.answered("archive.tar.gz", "304")
+        ),
+        (1, 1)
     );
     fs::write(www.join("archive.tar.gz"), b"not an archive any more").unwrap();
-    let log = build_ok(&env, &ctx, &[]);
+    let (out, log) = {
+        let dir = env.path("rootfs2");
+        let spec = format!("type=local,dest={}", dir.display());
+        (dir.clone(), build_ok(&env, &ctx, &["-o", &spec]))
+    };
     assert!(step_cached(&log, "ADD --checksum"), "{log}");
     assert!(!step_cached(&log, "archive.tar.gz"), "{log}");
+    assert_eq!(server.answered("archive.tar.gz", "200"), 2);
+    assert_eq!(
+        fs::read(out.join("downloads/archive.tar.gz")).unwrap(),
+        b"not an archive any more"
+    );
+    // The validators can be lost: the URL is then simply fetched again.
+    fs::remove_dir_all(env.root().join("strata/v1/http-cache")).unwrap();
+    let log = build_ok(&env, &ctx, &[]);
+    assert!(step_cached(&log, "archive.tar.gz"), "{log}");
+    assert_eq!(server.answered("archive.tar.gz", "200"), 3);
+    // Known unchanged (304) but not cached: fetched when the step runs.
+    let log = build_ok(&env, &ctx, &["--no-cache"]);
+    assert!(!step_cached(&log, "archive.tar.gz"), "{log}");
+    assert_eq!(
+        (
+            server.answered("archive.tar.gz", "304"),
+            server.answered("archive.tar.gz", "200")
+        ),
+        (2, 4)
+    );
+    assert!(env.ok(&["system", "check"]).contains("store is clean"));
 
     // From outside: docker sees the files with their modes and times.
     if docker_available() {

@@ -165,14 +165,28 @@ pub fn prepare(
                     }
                 }
                 // A private copy gives the file BuildKit's owner and mode (0400 by default)
-                // whatever the host file has.
-                fs::create_dir(&private).map_err(io(&private))?;
-                let copy = private.join("secret");
+                // whatever the host file has; in memory (/dev/shm) when the host has it, so
+                // the secret never reaches a disk.
+                let dir = match tempfile::Builder::new()
+                    .prefix("strata-secret-")
+                    .tempdir_in("/dev/shm")
+                {
+                    Ok(dir) => dir,
+                    Err(_) => {
+                        let parent = private.parent().unwrap_or(&private);
+                        tempfile::Builder::new()
+                            .prefix("secret-")
+                            .tempdir_in(parent)
+                            .map_err(io(parent))?
+                    }
+                };
+                let copy = dir.path().join("secret");
+                out._trees.push(dir);
                 fs::copy(file, &copy).map_err(io(file))?;
-                std::os::unix::fs::chown(&copy, Some(mount.uid.unwrap_or(0)), Some(mount.gid.unwrap_or(0)))
-                    .map_err(io(&copy))?;
-                fs::set_permissions(&copy, fs::Permissions::from_mode(mount.mode.unwrap_or(0o400)))
-                    .map_err(io(&copy))?;
+                let (uid, gid) = (mount.uid.unwrap_or(0), mount.gid.unwrap_or(0));
+                std::os::unix::fs::chown(&copy, Some(uid), Some(gid)).map_err(io(&copy))?;
+                let mode = fs::Permissions::from_mode(mount.mode.unwrap_or(0o400));
+                fs::set_permissions(&copy, mode).map_err(io(&copy))?;
                 let destination = if mount.target.is_empty() {
                     format!("/run/secrets/{}", id.rsplit('/').next().unwrap_or(&id))
                 } else {

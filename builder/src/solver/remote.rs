@@ -6,7 +6,9 @@
 //! - never unpacked, even when it is an archive;
 //! - `--checksum=sha256:...` is verified while the body streams to disk, and it is the
 //!   cache key: a build that has the result never fetches. Without it the file is fetched
-//!   on every build and its content digest is the key (BuildKit does the same).
+//!   on every build and its content digest is the key (BuildKit does the same), except that
+//!   a URL seen before is asked for with `If-None-Match`/`If-Modified-Since`: a 304 gives
+//!   the key without a download, and a cache hit then never downloads at all.
 //!
 //! TLS is always verified, against the system's roots plus `$SSL_CERT_FILE`. Git URLs are
 //! refused.
@@ -87,12 +89,47 @@ fn parse_checksum(s: &str) -> Result<Checksum, SolveError> {
     })
 }
 
-/// A fetched file waiting in the step's temp area.
+/// A URL's content: downloaded into the step's temp area, or known unchanged from an
+/// earlier build (the server answered 304 to a conditional request) and not fetched yet.
 struct Fetched {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
+    file: Option<(tempfile::TempDir, PathBuf)>,
     sha256: String,
     mtime: Option<i64>,
+}
+
+/// What strata remembers of a URL between builds (`ETag`, `Last-Modified` and the digest of
+/// what they described), to ask the server whether it changed instead of fetching it.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Validators {
+    url: String,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    sha256: String,
+    mtime: Option<i64>,
+}
+
+fn validators_path(store: &strata_cache::Store, url: &str) -> PathBuf {
+    let name = strata_cache::Digest::of_bytes(url.as_bytes()).hex();
+    store
+        .metadata_dir()
+        .join("http-cache")
+        .join(format!("{name}.json"))
+}
+
+fn load_validators(path: &Path, url: &str) -> Option<Validators> {
+    let v: Validators = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+    (v.url == url).then_some(v)
+}
+
+/// Best effort (a lost record only costs a download): temp file, then rename.
+fn save_validators(path: &Path, v: &Validators) {
+    let Some(dir) = path.parent() else { return };
+    let _ = fs::create_dir_all(dir);
+    if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
+        if serde_json::to_writer(&mut tmp, v).is_ok() {
+            let _ = tmp.persist(path);
+        }
+    }
 }
 
 /// ADD of one or more URLs.
@@ -127,40 +164,89 @@ impl AddUrlOp {
         Ok(())
     }
 
+    /// Learns each URL's content digest: by a conditional request when an earlier build
+    /// recorded the URL's validators (a 304 downloads nothing), else by downloading it.
     fn fetch_all(&self, env: &OpEnv<'_>) -> Result<(), SolveError> {
         let mut fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
         if !fetched.is_empty() {
             return Ok(());
         }
+        for url in &self.copy.sources {
+            fetched.push(self.fetch_one(env, url, true, None)?);
+        }
+        Ok(())
+    }
+
+    fn fetch_one(
+        &self,
+        env: &OpEnv<'_>,
+        url: &str,
+        conditional: bool,
+        expected_sha256: Option<&str>,
+    ) -> Result<Fetched, SolveError> {
+        let store = env.ctx.shared.store;
         let checksum = self
             .copy
             .checksum
             .as_deref()
             .map(parse_checksum)
             .transpose()?;
-        let tmp_parent = env.ctx.shared.store.tmp_dir();
+        let record = validators_path(store, url);
+        let known = if conditional && checksum.is_none() {
+            load_validators(&record, url)
+        } else {
+            None
+        };
+        let tmp_parent = store.tmp_dir();
         fs::create_dir_all(&tmp_parent)
             .map_err(|e| SolveError::Io(tmp_parent.display().to_string(), e))?;
-        for url in &self.copy.sources {
-            let dir = tempfile::Builder::new()
-                .prefix("fetch-")
-                .tempdir_in(&tmp_parent)
-                .map_err(|e| SolveError::Io(tmp_parent.display().to_string(), e))?;
-            let path = dir.path().join("file");
-            let (sha256, mtime) = download(
-                url,
-                &path,
-                checksum.as_ref(),
-                &env.ctx.shared.request.cancel,
-            )?;
-            fetched.push(Fetched {
-                _dir: dir,
-                path,
-                sha256,
-                mtime,
+        let dir = tempfile::Builder::new()
+            .prefix("fetch-")
+            .tempdir_in(&tmp_parent)
+            .map_err(|e| SolveError::Io(tmp_parent.display().to_string(), e))?;
+        let path = dir.path().join("file");
+        let got = download(
+            url,
+            &path,
+            checksum.as_ref(),
+            known.as_ref(),
+            &env.ctx.shared.request.cancel,
+        )?;
+        let Some(got) = got else {
+            let known = known.ok_or_else(|| {
+                SolveError::Copy(format!("failed to load {url}: unexpected 304 Not Modified"))
+            })?;
+            return Ok(Fetched {
+                file: None,
+                sha256: known.sha256,
+                mtime: known.mtime,
             });
+        };
+        if let Some(want) = expected_sha256 {
+            if want != got.sha256 {
+                return Err(SolveError::Copy(format!(
+                    "{url} changed during the build (sha256:{want}, now sha256:{})",
+                    got.sha256
+                )));
+            }
         }
-        Ok(())
+        if checksum.is_none() && (got.etag.is_some() || got.last_modified.is_some()) {
+            save_validators(
+                &record,
+                &Validators {
+                    url: url.to_string(),
+                    etag: got.etag,
+                    last_modified: got.last_modified,
+                    sha256: got.sha256.clone(),
+                    mtime: got.mtime,
+                },
+            );
+        }
+        Ok(Fetched {
+            file: Some((dir, path)),
+            sha256: got.sha256,
+            mtime: got.mtime,
+        })
     }
 }
 
@@ -211,6 +297,15 @@ impl Op for AddUrlOp {
     ) -> Result<bool, SolveError> {
         self.check_sources()?;
         self.fetch_all(env)?;
+        // What a 304 answered at key time is fetched now (and must still be the same).
+        {
+            let mut fetched = self.fetched.lock().unwrap_or_else(|e| e.into_inner());
+            for (url, slot) in self.copy.sources.iter().zip(fetched.iter_mut()) {
+                if slot.file.is_none() {
+                    *slot = self.fetch_one(env, url, false, Some(&slot.sha256))?;
+                }
+            }
+        }
         let owner = match &self.copy.chown {
             Some(spec) => {
                 let (uid, gid, _) = resolve_user(lowers, spec)?;
@@ -250,8 +345,11 @@ impl Op for AddUrlOp {
                     "cannot replace directory {target} with a file"
                 )));
             }
-            fs::copy(&file.path, &host)
-                .map_err(|e| SolveError::Io(host.display().to_string(), e))?;
+            let (_, source) = file
+                .file
+                .as_ref()
+                .ok_or_else(|| SolveError::Internal(format!("{url} was not fetched")))?;
+            fs::copy(source, &host).map_err(|e| SolveError::Io(host.display().to_string(), e))?;
             std::os::unix::fs::lchown(&host, Some(owner.0), Some(owner.1))
                 .map_err(|e| SolveError::Io(host.display().to_string(), e))?;
             fs::set_permissions(&host, fs::Permissions::from_mode(mode))
@@ -375,27 +473,55 @@ fn agent() -> ureq::Agent {
         .new_agent()
 }
 
-/// Streams `url` into `dest`, hashing as it goes; returns the sha256 and the
-/// `Last-Modified` time. With `expected`, a different digest fails (and `dest` is removed).
+/// What a download brought.
+struct Download {
+    sha256: String,
+    mtime: Option<i64>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+/// Streams `url` into `dest`, hashing as it goes. With `expected`, a different digest fails
+/// (and `dest` is removed). With `known` validators the request is conditional, and `None`
+/// means the server answered 304 Not Modified.
 fn download(
     url: &str,
     dest: &Path,
     expected: Option<&Checksum>,
+    known: Option<&Validators>,
     cancel: &crate::sandbox::CancelToken,
-) -> Result<(String, Option<i64>), SolveError> {
+) -> Result<Option<Download>, SolveError> {
     let failed = |what: String| SolveError::Copy(format!("failed to load {url}: {what}"));
-    let resp = agent().get(url).call().map_err(|e| failed(e.to_string()))?;
+    let mut request = agent().get(url);
+    if let Some(v) = known {
+        if let Some(etag) = &v.etag {
+            request = request.header("If-None-Match", etag);
+        }
+        if let Some(date) = &v.last_modified {
+            request = request.header("If-Modified-Since", date);
+        }
+    }
+    let resp = request.call().map_err(|e| failed(e.to_string()))?;
     let status = resp.status();
+    if status.as_u16() == 304 && known.is_some() {
+        return Ok(None);
+    }
     if !status.is_success() {
         return Err(failed(format!(
             "invalid response status {}",
             status.as_u16()
         )));
     }
-    let mtime = resp
-        .headers()
-        .get("last-modified")
-        .and_then(|v| v.to_str().ok())
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let last_modified = header("last-modified");
+    let etag = header("etag");
+    let mtime = last_modified
+        .as_deref()
         .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
         .map(|t| t.timestamp());
     let mut body = resp.into_body().into_reader();
@@ -435,7 +561,12 @@ fn download(
             return Err(SolveError::Copy(format!("digest mismatch {want}: {got}")));
         }
     }
-    Ok((sha256, mtime))
+    Ok(Some(Download {
+        sha256,
+        mtime,
+        etag,
+        last_modified,
+    }))
 }
 
 #[cfg(test)]
