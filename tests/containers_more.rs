@@ -133,3 +133,27 @@ fn concurrent_creates_with_one_name_make_one_container() {
     env.ok(&["rm", "-f", "twice", "only-one"]);
     assert!(env.ok(&["system", "check"]).contains("store is clean"));
 }
+
+#[test]
+fn a_tty_container_has_a_named_terminal() {
+    let env = Env::new();
+    env.import_base("base");
+    let out = env.ok(&["run", "--rm", "-t", "base", "tty"]);
+    assert_eq!(out, "/dev/console\r\n");
+    let id = env.ok(&["create", "-t", "base", "sh", "-c", "tty; touch /made"]);
+    let out = env.ok(&["start", "-a", id.trim()]);
+    assert_eq!(out, "/dev/console\r\n");
+    // Only what the process made is in the container's changes.
+    let upper = env
+        .root()
+        .join("strata/v1/containers")
+        .join(id.trim())
+        .join("upper");
+    let mut names: Vec<String> = std::fs::read_dir(&upper)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["made"]);
+}

@@ -257,6 +257,24 @@ fn run_once(
         Ok(x) => x,
         Err(e) => return Err(fail(e, report)),
     };
+    let mut spec = spec;
+    if stdio.tty {
+        // The pty is the host's: bound on /dev/console (as runc does), `ttyname` finds it.
+        use std::os::fd::AsRawFd;
+        if let Ok(slave) = std::fs::read_link(format!("/proc/self/fd/{}", stdio.stdin.as_raw_fd()))
+        {
+            spec.mounts.insert(
+                0,
+                crate::sandbox::Mount {
+                    destination: "/dev/console".into(),
+                    kind: crate::sandbox::MountKind::Bind {
+                        source: slave,
+                        readonly: false,
+                    },
+                },
+            );
+        }
+    }
     let mut stdio = stdio;
     if let Some(freezer) = pause::Freezer::detect() {
         match freezer.create(&id) {
