@@ -349,7 +349,11 @@ impl Op for AddUrlOp {
                 .file
                 .as_ref()
                 .ok_or_else(|| SolveError::Internal(format!("{url} was not fetched")))?;
-            fs::copy(source, &host).map_err(|e| SolveError::Io(host.display().to_string(), e))?;
+            // The download is on the store's file system: moved, not copied, when it can be.
+            if fs::rename(source, &host).is_err() {
+                fs::copy(source, &host)
+                    .map_err(|e| SolveError::Io(host.display().to_string(), e))?;
+            }
             std::os::unix::fs::lchown(&host, Some(owner.0), Some(owner.1))
                 .map_err(|e| SolveError::Io(host.display().to_string(), e))?;
             fs::set_permissions(&host, fs::Permissions::from_mode(mode))
