@@ -284,7 +284,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let err = env.fails(&["rmi", "nosuchimage"], 1);
     assert!(err.contains("No such image: nosuchimage"), "{err}");
     let err = env.fails(&["inspect", "nosuchimage"], 1);
-    assert!(err.contains("No such image"), "{err}");
+    assert!(err.contains("No such object: nosuchimage"), "{err}");
 
     let archive = env.path("ok.tar");
     env.ok(&["save", "-o", archive.to_str().unwrap(), "base"]);
