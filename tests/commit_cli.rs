@@ -277,3 +277,66 @@ fn kill_9_during_a_large_commit_leaves_nothing_visible() {
     let check = env.ok(&["system", "check"]);
     assert!(check.contains("store is clean"), "{check}");
 }
+
+#[test]
+fn a_running_container_commits_without_the_runtimes_mount_stubs() {
+    let env = Env::new();
+    env.import_base("base");
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "r1",
+        "base",
+        "sh",
+        "-c",
+        "echo a > /a; sleep 1000",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // While it runs, /etc/hosts and /etc/resolv.conf are mount points in its upper dir:
+    // not changes.
+    while env.ok(&["diff", "r1"]) != "A /a\n" {
+        assert!(
+            Instant::now() < deadline,
+            "diff: {}",
+            env.ok(&["diff", "r1"])
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let id = env.ok(&["commit", "r1", "img:r"]);
+    let ps = env.ok(&["ps", "--filter", "name=r1", "--format", "json"]);
+    let ps: serde_json::Value = serde_json::from_str(ps.trim()).unwrap();
+    assert!(
+        ps["Status"].as_str().unwrap().starts_with("Up"),
+        "running again after the commit: {ps}"
+    );
+    // The committed layer holds /a only.
+    let archive = env.path("r.tar");
+    env.ok(&["save", "-o", archive.to_str().unwrap(), "img:r"]);
+    let dir = env.path("r");
+    std::fs::create_dir(&dir).unwrap();
+    tool(
+        "tar",
+        &["xf", archive.to_str().unwrap(), "-C", dir.to_str().unwrap()],
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let layers = manifest[0]["Layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    let last = dir.join(layers[1].as_str().unwrap());
+    assert_eq!(tar_names(&last), ["a"]);
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            manifest[0]["Config"]
+                .as_str()
+                .unwrap()
+                .rsplit(['/', ':'])
+                .next()
+                .unwrap()
+                .trim_end_matches(".json")
+        ),
+        id.trim()
+    );
+    env.ok(&["rm", "-f", "r1"]);
+}

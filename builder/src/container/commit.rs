@@ -430,3 +430,54 @@ pub fn commit(
     thawed?;
     Ok(committed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_cache::oci::Empty;
+
+    fn strings(v: &[&str]) -> Option<Vec<String>> {
+        Some(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn changes_win_and_the_container_fills_in() {
+        let container = ContainerConfig {
+            cmd: strings(&["sh", "-c", "x"]),
+            entrypoint: strings(&["/init"]),
+            env: strings(&["PATH=/bin", "A=old", "X=1"]),
+            user: Some("app".into()),
+            working_dir: Some("/srv".into()),
+            labels: Some([("a".to_string(), "1".to_string())].into()),
+            exposed_ports: Some([("80/tcp".to_string(), Empty {})].into()),
+            ..Default::default()
+        };
+        let mut user = ContainerConfig::default();
+        apply_changes(
+            &mut user,
+            &["ENV A=b".into(), "LABEL b=2".into(), "EXPOSE 443".into()],
+        )
+        .unwrap();
+        merge_config(&mut user, &container);
+        assert_eq!(user.env, strings(&["A=b", "PATH=/bin", "X=1"]));
+        assert_eq!(user.cmd, container.cmd);
+        assert_eq!(user.entrypoint, container.entrypoint);
+        assert_eq!(user.user.as_deref(), Some("app"));
+        assert_eq!(user.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(user.labels.as_ref().unwrap().len(), 2);
+        let ports: Vec<&String> = user.exposed_ports.as_ref().unwrap().keys().collect();
+        assert_eq!(ports, ["443/tcp", "80/tcp"]);
+
+        // An ENTRYPOINT change drops the container's command; a CMD change keeps its entrypoint.
+        let mut user = ContainerConfig::default();
+        apply_changes(&mut user, &[r#"ENTRYPOINT ["/other"]"#.into()]).unwrap();
+        merge_config(&mut user, &container);
+        assert_eq!((user.entrypoint, user.cmd), (strings(&["/other"]), None));
+        let mut user = ContainerConfig::default();
+        apply_changes(&mut user, &[r#"CMD ["cat","/x"]"#.into()]).unwrap();
+        merge_config(&mut user, &container);
+        assert_eq!(user.cmd, strings(&["cat", "/x"]));
+        assert_eq!(user.entrypoint, container.entrypoint);
+        assert_eq!(created_by(&container), "sh -c x");
+    }
+}
