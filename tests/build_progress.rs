@@ -234,3 +234,47 @@ fn plain_progress_without_a_terminal() {
         "{err}"
     );
 }
+
+#[test]
+fn json_progress_stays_json_when_cancelled() {
+    use std::io::BufRead;
+    let env = Env::new();
+    env.import_base("base");
+    let ctx = env.path("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM base\nRUN echo waiting && sleep 41.5\n",
+    )
+    .unwrap();
+    let mut child = env
+        .cmd(&["--progress=json", "build", ctx.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    // Interrupt once the step has printed: the build is surely running it.
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let started = line.contains("\"line\":\"waiting\"");
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    common::tool("kill", &["-INT", &child.id().to_string()]);
+    seen.extend(lines.map(|l| l.unwrap()));
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    let first_error = seen.iter().position(|l| l.starts_with("error: ")).unwrap();
+    let events = json_lines(seen[..first_error].join("\n").as_bytes());
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "warning" && e["message"] == "cancelling the build..."),
+        "{seen:?}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "failure");
+    assert_eq!(last["error"], "the build was cancelled");
+}

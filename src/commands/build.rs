@@ -365,16 +365,6 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
         },
         cancel: strata_builder::sandbox::CancelToken::new(),
     };
-    // Ctrl-C cancels cleanly: the running step is killed and temp dirs are removed; a second
-    // Ctrl-C exits at once.
-    let cancel = request.cancel.clone();
-    let _ = ctrlc::set_handler(move || {
-        if cancel.is_cancelled() {
-            std::process::exit(130);
-        }
-        eprintln!("cancelling the build...");
-        cancel.cancel();
-    });
     let outputs = args
         .outputs
         .iter()
@@ -382,8 +372,23 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let store = store.context("no store")?;
     let quiet = args.quiet || global.progress == ProgressMode::Quiet;
-    let display = Display::new(global.progress, quiet);
-    let built = solver::build(&store, &request, &display)
+    let display = std::sync::Arc::new(Display::new(global.progress, quiet));
+    // Ctrl-C cancels cleanly: the running step is killed and temp dirs are removed; a second
+    // Ctrl-C exits at once. The notice goes through the display (a JSON object in json mode,
+    // below the last frame on a terminal).
+    let cancel = request.cancel.clone();
+    let notices = std::sync::Arc::clone(&display);
+    let _ = ctrlc::set_handler(move || {
+        if cancel.is_cancelled() {
+            std::process::exit(130);
+        }
+        solver::Progress::event(
+            &*notices,
+            solver::Event::Warning("cancelling the build...".into()),
+        );
+        cancel.cancel();
+    });
+    let built = solver::build(&store, &request, display.as_ref())
         .map_err(anyhow::Error::from)
         .and_then(|result| {
             for spec in &outputs {
