@@ -174,6 +174,9 @@ pub enum Command {
     /// Manage the store
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(commands::network::NetworkCommand),
     /// Inspect strata's internals
     #[command(subcommand)]
     Debug(commands::debug::DebugCommand),

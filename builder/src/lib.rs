@@ -16,11 +16,13 @@
 //!   history, removal, and [`image::archive`] (`save`/`load`).
 #![deny(missing_docs)]
 
+pub mod cgroup;
 pub mod container;
 pub mod context;
 pub mod dockerfile;
 pub mod graph;
 pub mod image;
 pub mod layer;
+pub mod net;
 pub mod sandbox;
 pub mod solver;

@@ -68,6 +68,7 @@ pub mod digest;
 mod error;
 mod gc;
 mod lock;
+pub mod network;
 pub mod oci;
 mod snapshots;
 mod store;

@@ -23,6 +23,7 @@ pub mod login;
 pub mod logout;
 pub mod logs;
 pub mod pause;
+pub mod network;
 pub mod prune;
 pub mod ps;
 pub mod pull;
@@ -87,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Container(ContainerCommand::Diff(args)) => diff::run(&global, args),
         Command::Container(ContainerCommand::Export(args)) => export::run(&global, args),
         Command::ContainerMonitor(args) => container_monitor::run(&global, args),
+        Command::Network(cmd) => network::run(&global, cmd),
     }
 }
 

@@ -1,0 +1,394 @@
+//! Container networks in the kernel: bridges, veth pairs, addresses and routes, all through
+//! netlink ([`netlink`]), never by running `ip`; the books (which address belongs to whom)
+//! are [`strata_cache::network`]'s.
+//!
+//! A network of the `bridge` driver is a Linux bridge (`br-<12 hex of its ID>`, the default
+//! network's is `strata0`) holding the gateway address. A container gets a network namespace
+//! of its own ([`Netns`], held by a descriptor) and, per network, a veth pair: the host end
+//! (`veth<7 hex>`) enslaved to the bridge, the other end (`eth0`, `eth1`, ...) in the
+//! container's namespace with the address and MAC the store gave it, and a default route via
+//! the first non-internal network's gateway.
+//!
+//! Isolation without a firewall: forwarding is switched off on every strata bridge
+//! (`net.ipv4.conf.<bridge>.forwarding = 0`), so the host never routes a packet from one
+//! network to another, nor out of a network; containers on one bridge talk at layer 2. An
+//! `--internal` network also gets no default route. Outbound traffic from non-internal
+//! networks (forwarding + masquerading) is not implemented: see the README of this module.
+//!
+//! Everything strata creates in the kernel carries an interface alias
+//! `strata <store tag> ...`, so [`cleanup`] (`system check`) finds and removes what a
+//! crashed process left, and nothing of anyone else's.
+//!
+//! Names resolve through `/etc/hosts`: each running container's hosts file lists the
+//! containers it shares a user-defined network with, rewritten in place ([`refresh_hosts`])
+//! whenever a container joins or leaves one.
+
+pub mod netlink;
+mod netns;
+pub mod proxy;
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use sha2::{Digest as _, Sha256};
+use strata_cache::network::{
+    ActiveEndpoint, CreateNetwork, Holder, Network, NetworkError, Networks,
+};
+use strata_cache::Store;
+
+pub use netns::Netns;
+
+/// Errors of network operations.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The records refused (unknown network, overlap, in use, ...).
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    /// The kernel refused.
+    #[error("{what}: {source}")]
+    Kernel {
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// A request that does not fit.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn kernel(what: impl Into<String>) -> impl FnOnce(io::Error) -> NetError {
+    let what = what.into();
+    move |source| NetError::Kernel { what, source }
+}
+
+/// Result of network operations.
+pub type Result<T, E = NetError> = std::result::Result<T, E>;
+
+/// A short tag naming the store (a hash of its root path) in interface aliases.
+pub fn store_tag(store: &Store) -> String {
+    let hash = Sha256::digest(store.root().as_os_str().as_encoded_bytes());
+    hex::encode(&hash[..4])
+}
+
+fn bridge_alias(tag: &str, net: &Network) -> String {
+    format!("strata {tag} network {}", net.id)
+}
+
+fn veth_alias(tag: &str, container: &str) -> String {
+    format!("strata {tag} container {container}")
+}
+
+/// Creates the network's bridge in the caller's namespace if it is missing, with the
+/// gateway address, up, forwarding off.
+pub fn ensure_bridge(store: &Store, net: &Network) -> Result<()> {
+    let (Some(name), Some(subnet), Some(gateway)) = (&net.interface, net.subnet, net.gateway)
+    else {
+        return Ok(());
+    };
+    let mut sock = netlink::Socket::open().map_err(kernel("open a netlink socket"))?;
+    if sock
+        .link(name)
+        .map_err(kernel(format!("look up {name}")))?
+        .is_none()
+    {
+        match sock.add_bridge(name, &bridge_alias(&store_tag(store), net)) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            other => other.map_err(kernel(format!("create bridge {name}")))?,
+        }
+    }
+    sock.add_address(name, gateway, subnet.prefix())
+        .map_err(kernel(format!(
+            "add {gateway}/{} to {name}",
+            subnet.prefix()
+        )))?;
+    let forwarding = format!("/proc/sys/net/ipv4/conf/{name}/forwarding");
+    std::fs::write(&forwarding, "0").map_err(kernel(format!("write {forwarding}")))?;
+    sock.set_up(name)
+        .map_err(kernel(format!("set {name} up")))?;
+    Ok(())
+}
+
+/// `network create`: the record, then the bridge; no record is left if the bridge fails.
+pub fn create_network(store: &Store, req: CreateNetwork) -> Result<Network> {
+    let nets = store.networks()?;
+    let net = nets.update(|s| s.create(req))?;
+    if let Err(e) = ensure_bridge(store, &net) {
+        let _ = nets.update(|s| s.remove(&net.id));
+        let _ = delete_link(net.interface.as_deref());
+        return Err(e);
+    }
+    Ok(net)
+}
+
+/// `network rm`: refused while running containers use it; removes the bridge.
+pub fn remove_network(store: &Store, key: &str) -> Result<Network> {
+    let nets = store.networks()?;
+    // Addresses of containers that died without a word are free: they do not keep it in use.
+    reclaim(store, &nets)?;
+    let net = nets.update(|s| s.remove(key))?;
+    delete_link(net.interface.as_deref())?;
+    Ok(net)
+}
+
+fn delete_link(name: Option<&str>) -> Result<()> {
+    let Some(name) = name else { return Ok(()) };
+    let mut sock = netlink::Socket::open().map_err(kernel("open a netlink socket"))?;
+    sock.delete(name).map_err(kernel(format!("delete {name}")))
+}
+
+/// Frees the addresses of dead holders and deletes their host interfaces if still there.
+pub fn reclaim(store: &Store, nets: &Networks) -> Result<usize> {
+    let freed = nets.update(|s| Ok(s.reclaim()))?;
+    for (_, _, a) in &freed {
+        let _ = delete_link(Some(&a.host_interface));
+    }
+    let _ = store;
+    Ok(freed.len())
+}
+
+/// A running container's place on one network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    /// The network's name.
+    pub network: String,
+    /// The network's ID.
+    pub network_id: String,
+    /// The endpoint's address, MAC and host interface.
+    pub endpoint: ActiveEndpoint,
+    /// The subnet's prefix length.
+    pub prefix: u8,
+    /// The gateway.
+    pub gateway: Option<Ipv4Addr>,
+    /// The interface inside the container (`eth0`, ...).
+    pub interface: String,
+}
+
+fn random_hex(n: usize) -> String {
+    let bytes: [u8; 8] = rand::random();
+    hex::encode(bytes)[..n].to_string()
+}
+
+/// Connects the running container `container` (namespace `netns`, kept by `holder`) to
+/// network `key`: an address from the store, a veth pair, the address and routes inside.
+/// Nothing is left (neither address nor interface) when it fails.
+pub fn attach(
+    store: &Store,
+    netns: &Netns,
+    key: &str,
+    container: &str,
+    holder: Holder,
+) -> Result<Attachment> {
+    let nets = store.networks()?;
+    let host_if = format!("veth{}", random_hex(7));
+    let (net, endpoint) = nets.update(|s| s.activate(key, container, holder, &host_if))?;
+    match plumb(store, netns, &net, container, &endpoint) {
+        Ok(interface) => Ok(Attachment {
+            network: net.name.clone(),
+            network_id: net.id.clone(),
+            prefix: net.subnet.map(|s| s.prefix()).unwrap_or(32),
+            gateway: net.gateway,
+            endpoint,
+            interface,
+        }),
+        Err(e) => {
+            let _ = delete_link(Some(&host_if));
+            let _ = nets.update(|s| s.deactivate(&net.id, container));
+            Err(e)
+        }
+    }
+}
+
+fn plumb(
+    store: &Store,
+    netns: &Netns,
+    net: &Network,
+    container: &str,
+    ep: &ActiveEndpoint,
+) -> Result<String> {
+    ensure_bridge(store, net)?;
+    let bridge = net
+        .interface
+        .as_deref()
+        .ok_or_else(|| NetError::Invalid(format!("network {} has no bridge", net.name)))?;
+    let mut inside = netns
+        .socket()
+        .map_err(kernel("open a netlink socket in the container's namespace"))?;
+    let taken: Vec<String> = inside
+        .links()
+        .map_err(kernel("list the container's interfaces"))?
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    let interface = (0..)
+        .map(|i| format!("eth{i}"))
+        .find(|n| !taken.contains(n))
+        .expect("an unused name");
+    let mut host = netlink::Socket::open().map_err(kernel("open a netlink socket"))?;
+    host.add_veth(
+        &ep.host_interface,
+        &veth_alias(&store_tag(store), container),
+        bridge,
+        &interface,
+        netns.fd(),
+        &ep.mac,
+    )
+    .map_err(kernel(format!(
+        "create veth pair {} / {interface}",
+        ep.host_interface
+    )))?;
+    host.set_up(&ep.host_interface)
+        .map_err(kernel(format!("set {} up", ep.host_interface)))?;
+    let prefix = net.subnet.map(|s| s.prefix()).unwrap_or(32);
+    inside
+        .add_address(&interface, ep.ip, prefix)
+        .map_err(kernel(format!("add {}/{prefix} to {interface}", ep.ip)))?;
+    inside
+        .set_up(&interface)
+        .map_err(kernel(format!("set {interface} up")))?;
+    if !net.internal {
+        if let Some(gw) = net.gateway {
+            inside
+                .add_default_route(gw)
+                .map_err(kernel(format!("add the default route via {gw}")))?;
+        }
+    }
+    Ok(interface)
+}
+
+/// Disconnects a running container from network `key`: its veth pair goes (taking the
+/// interface in the container with it) and its address is free.
+pub fn detach(store: &Store, key: &str, container: &str) -> Result<Option<ActiveEndpoint>> {
+    let nets = store.networks()?;
+    let freed = nets.update(|s| s.deactivate(key, container))?;
+    if let Some(a) = &freed {
+        delete_link(Some(&a.host_interface))?;
+    }
+    Ok(freed)
+}
+
+/// The `/etc/hosts` of container `container` named `hostname`: the usual localhost lines,
+/// its own addresses, and every running container it shares a user-defined network with,
+/// by name and aliases.
+pub fn hosts_content(store: &Store, container: &str, hostname: &str) -> Result<String> {
+    let nets = store.networks()?.list()?;
+    let mut out = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+         ff02::2\tip6-allrouters\n",
+    );
+    let mut own = Vec::new();
+    let mut peers: Vec<(Ipv4Addr, Vec<String>)> = Vec::new();
+    for net in &nets {
+        let Some(me) = net.endpoints.get(container) else {
+            continue;
+        };
+        if let Some(a) = &me.active {
+            own.push(a.ip);
+        }
+        if net.builtin {
+            // docker resolves names on user-defined networks only.
+            continue;
+        }
+        for (id, ep, a) in net.active() {
+            if id == container || !a.holder.alive() {
+                continue;
+            }
+            let mut names = vec![ep.container_name.clone()];
+            names.extend(ep.aliases.iter().cloned());
+            names.push(id[..12].to_string());
+            peers.push((a.ip, names));
+        }
+    }
+    for ip in own {
+        out.push_str(&format!("{ip}\t{hostname}\n"));
+    }
+    for (ip, names) in peers {
+        out.push_str(&format!("{ip}\t{}\n", names.join(" ")));
+    }
+    Ok(out)
+}
+
+/// Rewrites the hosts file of every running container on network `key` (after a container
+/// joined or left it). `hosts_file` gives a running container's hosts file path and its
+/// hostname; the file is rewritten in place, as the container sees it through a bind mount.
+pub fn refresh_hosts(
+    store: &Store,
+    key: &str,
+    hosts_file: &dyn Fn(&str) -> Option<(PathBuf, String)>,
+) -> Result<()> {
+    let net = store.networks()?.find(key)?;
+    for (id, _, a) in net.active() {
+        if !a.holder.alive() {
+            continue;
+        }
+        let Some((path, hostname)) = hosts_file(id) else {
+            continue;
+        };
+        let content = hosts_content(store, id, &hostname)?;
+        // In place: a rename would leave the container's bind mount on the old file.
+        std::fs::write(&path, content).map_err(kernel(format!("write {}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// What [`cleanup`] removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Cleanup {
+    /// Interfaces deleted.
+    pub interfaces: Vec<String>,
+    /// Addresses freed (network name, container ID).
+    pub addresses: Vec<(String, String)>,
+}
+
+/// Finds what crashed processes left in the caller's namespace and the store: addresses of
+/// dead holders, veths of endpoints that are not active, bridges of networks that no longer
+/// exist. Removes them when `repair`.
+pub fn cleanup(store: &Store, repair: bool) -> Result<Cleanup> {
+    let nets = store.networks()?;
+    let mut report = Cleanup::default();
+    let list = nets.list()?;
+    for net in &list {
+        for (id, _, a) in net.active() {
+            if !a.holder.alive() {
+                report.addresses.push((net.name.clone(), id.clone()));
+            }
+        }
+    }
+    if repair {
+        reclaim(store, &nets)?;
+    }
+    let list = if repair { nets.list()? } else { list };
+    let tag = store_tag(store);
+    let prefix = format!("strata {tag} ");
+    let mut sock = netlink::Socket::open().map_err(kernel("open a netlink socket"))?;
+    let links = sock.links().map_err(kernel("list interfaces"))?;
+    for link in links {
+        let Some(rest) = link.alias.as_deref().and_then(|a| a.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let stale = if let Some(id) = rest.strip_prefix("network ") {
+            !list.iter().any(|n| n.id == id)
+        } else if let Some(id) = rest.strip_prefix("container ") {
+            !list.iter().any(|n| {
+                n.endpoints.get(id).is_some_and(|e| {
+                    e.active
+                        .as_ref()
+                        .is_some_and(|a| a.host_interface == link.name && a.holder.alive())
+                })
+            })
+        } else {
+            false
+        };
+        if stale {
+            if repair {
+                sock.delete(&link.name)
+                    .map_err(kernel(format!("delete {}", link.name)))?;
+            }
+            report.interfaces.push(link.name);
+        }
+    }
+    Ok(report)
+}
