@@ -275,3 +275,35 @@ fn dockerfile_flag_follows_docker() {
         "{e}"
     );
 }
+
+#[test]
+fn add_unpacks_local_archives_in_every_compression() {
+    let env = Env::new();
+    env.import_base("base");
+    let payload = env.path("payload");
+    write(&payload, &[("inside.txt", "unpacked\n")]);
+    let ctx = env.path("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    let mut dockerfile = String::from("FROM base\n");
+    for (ext, compress) in [
+        ("tar", &[][..]),
+        ("tar.gz", &["gzip", "-c"][..]),
+        ("tar.bz2", &["bzip2", "-c"][..]),
+        ("tar.xz", &["xz", "-c"][..]),
+        ("tar.zst", &["zstd", "-c", "-q"][..]),
+    ] {
+        // Named without a telling extension: ADD recognises archives by content.
+        let name = format!("blob-{}", ext.replace('.', "-"));
+        fs::write(ctx.join(&name), tar_of(&payload, compress)).unwrap();
+        dockerfile.push_str(&format!("ADD {name} /{ext}/\n"));
+    }
+    write(&ctx, &[("Dockerfile", &dockerfile)]);
+    env.ok(&["build", "-q", "-t", "added", ctx.to_str().unwrap()]);
+    for ext in ["tar", "tar.gz", "tar.bz2", "tar.xz", "tar.zst"] {
+        assert_eq!(
+            read_rootfs_file(&env, "added", &format!("{ext}/inside.txt")),
+            "unpacked\n",
+            "{ext}"
+        );
+    }
+}
