@@ -328,7 +328,14 @@ impl Store {
         } else {
             Mode::Shared
         };
-        Ok(FileLock::try_acquire(&path, mode)?.map(|l| ContainerLock { _lock: l }))
+        match FileLock::try_acquire(&path, mode) {
+            Ok(l) => Ok(l.map(|l| ContainerLock { _lock: l })),
+            // Removed meanwhile.
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Err(Error::ContainerNotFound(id.hex()))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Reads container `id`'s record under its lock, lets `f` change it, and writes it back

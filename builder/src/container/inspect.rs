@@ -19,6 +19,8 @@ pub fn inspect_json(store: &Store, c: &Container) -> Value {
         Some((p, a)) => (p.clone(), a.to_vec()),
         None => (String::new(), vec![]),
     };
+    // Listing the lowers may unpack a missing snapshot: a write to the store.
+    let _lease = store.lease();
     let lowers = c
         .lowers(store)
         .map(|l| {

@@ -145,10 +145,31 @@ pub fn run(store: Store, id: ContainerId, attach_first: bool, mut report: File) 
     if attach_first {
         let _ = writeln!(report, "listening");
         let _ = report.flush();
-        let (stream, _) = listener
-            .accept()
-            .map_err(ContainerError::io("accept the first client"))?;
-        hub.add(stream);
+        // A starter that died before connecting must not keep the container from starting.
+        listener
+            .set_nonblocking(true)
+            .map_err(ContainerError::io("attach socket"))?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nonblocking(false);
+                    hub.add(stream);
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if std::time::Instant::now() > deadline {
+                        tracing::warn!("no client attached within 30 s; starting anyway");
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(ContainerError::Io("accept the first client".into(), e)),
+            }
+        }
+        listener
+            .set_nonblocking(false)
+            .map_err(ContainerError::io("attach socket"))?;
     }
     {
         let hub = hub.clone();
