@@ -74,6 +74,8 @@ struct Inner {
     records: HashMap<Vec<u8>, Record>,
     /// Roots (with a trailing '/') whose files were hashed: their unused records are stale.
     roots: Vec<Vec<u8>>,
+    /// A record was added or replaced since loading.
+    changed: bool,
 }
 
 /// Content digests by host path and stat data; shared by the hashing threads.
@@ -169,6 +171,7 @@ impl StatCache {
                 digest,
                 used: true,
             };
+            inner.changed = true;
             inner.records.insert(path, record);
         }
     }
@@ -188,6 +191,10 @@ impl StatCache {
     /// directory), creating the directory if needed. Records under a hashed root that were
     /// not used this time are dropped; records of other contexts are kept.
     pub fn save(&self, path: &Path) -> Result<(), ContextError> {
+        if !self.needs_saving() {
+            // The file already says exactly this: a warm build writes nothing.
+            return Ok(());
+        }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -211,6 +218,20 @@ impl StatCache {
         result
     }
 
+    /// False when the file loaded holds exactly what would be written: no record was added
+    /// or replaced, and none would be dropped as stale.
+    pub fn needs_saving(&self) -> bool {
+        if !matches!(self.status, LoadStatus::Loaded(_)) {
+            return !self.is_empty();
+        }
+        let inner = self.lock();
+        inner.changed
+            || inner
+                .records
+                .iter()
+                .any(|(p, r)| !r.used && inner.roots.iter().any(|root| p.starts_with(root)))
+    }
+
     fn write_to(&self, tmp: &Path) -> Result<(), ContextError> {
         let inner = self.lock();
         let keep: Vec<(&Vec<u8>, &Record)> = inner
@@ -227,7 +248,7 @@ impl StatCache {
             .open(tmp)
             .map_err(io_err(tmp))?;
         let mut w = HashingWriter {
-            inner: BufWriter::new(file),
+            inner: BufWriter::with_capacity(256 * 1024, file),
             hasher: Hasher::new(),
         };
         let body = || -> io::Result<()> {
@@ -393,5 +414,54 @@ impl<R: Read> Read for HashingReader<R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::ContextView;
+
+    fn hash_all(ctx: &Path, cache: &StatCache) {
+        let view = ContextView::open(ctx, &[] as &[&str]).unwrap();
+        let all = view.select(&[".".to_string()]).unwrap();
+        view.digest(&all, cache).unwrap();
+    }
+
+    #[test]
+    fn unchanged_cache_is_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = dir.path().join("ctx");
+        std::fs::create_dir(&ctx).unwrap();
+        for name in ["a", "b"] {
+            std::fs::write(ctx.join(name), name).unwrap();
+        }
+        // Old enough not to be "racy" (changed within the timestamp granularity).
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let path = dir.path().join("stats");
+        let cold = StatCache::load(&path);
+        hash_all(&ctx, &cold);
+        assert!(cold.needs_saving());
+        cold.save(&path).unwrap();
+        let written = std::fs::metadata(&path).unwrap().modified().unwrap();
+
+        let warm = StatCache::load(&path);
+        hash_all(&ctx, &warm);
+        assert_eq!(warm.hits_and_misses(), (2, 0));
+        assert!(!warm.needs_saving());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        warm.save(&path).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            written
+        );
+
+        // A deleted file makes its record stale: the file is rewritten without it.
+        std::fs::remove_file(ctx.join("b")).unwrap();
+        let after = StatCache::load(&path);
+        hash_all(&ctx, &after);
+        assert!(after.needs_saving());
+        after.save(&path).unwrap();
+        assert_eq!(StatCache::load(&path).status(), &LoadStatus::Loaded(1));
     }
 }

@@ -10,6 +10,7 @@ mod recompress;
 mod rootfs;
 mod tarcheck;
 mod tarfmt;
+mod tree;
 mod whiteout;
 mod writer;
 
@@ -18,6 +19,7 @@ pub use extract::{extract_layer, ExtractError, ExtractOptions, ExtractStats};
 pub use parallel::{default_threads, ParallelEncoder};
 pub use recompress::{compression_name, compression_of_media_type, layer_variant, RecompressError};
 pub use tarcheck::TarCheck;
+pub use tree::{write_tree, Content, LayerTree, Node};
 pub use whiteout::{
     classify_whiteout, WhiteoutName, OVERLAY_OPAQUE_TRUSTED, OVERLAY_OPAQUE_USER, WHITEOUT_OPAQUE,
     WHITEOUT_PREFIX,

@@ -1,8 +1,8 @@
 //! Multi-core layer compression whose output does not depend on the thread count.
 //!
 //! - zstd: libzstd's own worker pool. With one or more workers the frame is cut into jobs of a
-//!   size fixed by the compression parameters alone, so 1 and N workers give the same bytes;
-//!   "no worker" (the single-threaded mode) would differ, so we never use it.
+//!   fixed size (2 MiB, set explicitly), so 1 and N workers give the same bytes; "no worker"
+//!   (the single-threaded mode) would differ, so we never use it.
 //! - gzip: a pigz-style single gzip member. The input is cut into fixed 128 KiB blocks; each is
 //!   deflated independently (in any thread) with the previous 32 KiB as preset dictionary and
 //!   ends with a sync flush, the last with a final block. The compressed bytes of a block are a
@@ -21,6 +21,8 @@ use std::thread::JoinHandle;
 const GZIP_BLOCK: usize = 128 * 1024;
 /// The deflate window: how much of the previous block primes the next.
 const GZIP_DICT: usize = 32 * 1024;
+/// Uncompressed bytes per zstd job (each job is compressed by one worker).
+const ZSTD_JOB: u32 = 2 << 20;
 
 /// The number of compression threads to use when the caller says 0: every core.
 pub fn default_threads() -> usize {
@@ -60,6 +62,10 @@ impl<W: Write> ParallelEncoder<W> {
                 let mut encoder = zstd::stream::write::Encoder::new(sink, level)?;
                 // At least one worker: zstd's single-threaded mode frames differently.
                 encoder.multithread(u32::try_from(threads).unwrap_or(u32::MAX).max(1))?;
+                // A fixed job size keeps the frame independent of the worker count, and small
+                // jobs bound memory: libzstd's default (4x the window, 8 MiB at level 3) kept
+                // ~100 MB of input and output buffers in flight with two workers.
+                encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
                 Inner::Zstd(encoder)
             }
         };
@@ -384,7 +390,7 @@ mod tests {
 
     #[test]
     fn zstd_same_bytes_for_any_thread_count_and_decodes() {
-        // Over two zstd jobs (8 MiB each at level 3), so the workers really split the frame.
+        // Ten zstd jobs, so the workers really split the frame.
         let data = sample(20 << 20);
         let one = compress(&data, LayerCompression::Zstd(3), 1, 4096);
         let two = compress(&data, LayerCompression::Zstd(3), 2, 1 << 20);

@@ -95,7 +95,7 @@ fn read_err(path: &Path) -> impl FnOnce(io::Error) -> LayerWriteError + '_ {
 }
 
 /// Counts the bytes passed to the sink.
-struct Counting<W> {
+pub(super) struct Counting<W> {
     inner: W,
     count: u64,
 }
@@ -111,7 +111,83 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-type Out<W> = BufWriter<DigestWriter<ParallelEncoder<Counting<W>>>>;
+pub(super) type Out<W> = BufWriter<DigestWriter<ParallelEncoder<Counting<W>>>>;
+
+/// The stream a layer's tar goes into: buffered, hashed (diffID), compressed, counted (for
+/// layers written entry by entry, see `tree.rs`).
+pub(super) fn open_stream<W: Write>(sink: W, opts: &LayerOptions) -> Result<Out<W>> {
+    let encoder = ParallelEncoder::new(
+        Counting {
+            inner: sink,
+            count: 0,
+        },
+        opts.compression,
+        opts.threads,
+    )
+    .map_err(LayerWriteError::Stream)?;
+    Ok(BufWriter::with_capacity(
+        1 << 20,
+        DigestWriter::new(encoder),
+    ))
+}
+
+/// Ends the archive (two zero blocks), flushes the compressor and says what was written.
+pub(super) fn close_stream<W: Write>(mut out: Out<W>, entries: u64) -> Result<LayerInfo> {
+    out.write_all(&ZEROS).map_err(LayerWriteError::Stream)?;
+    let hashed = out
+        .into_inner()
+        .map_err(|e| LayerWriteError::Stream(e.into_error()))?;
+    let (encoder, diff_id, uncompressed_size) = hashed.finish();
+    let mut counting = encoder.finish().map_err(LayerWriteError::Stream)?;
+    counting.flush().map_err(LayerWriteError::Stream)?;
+    Ok(LayerInfo {
+        diff_id,
+        uncompressed_size,
+        compressed_size: counting.count,
+        entries,
+    })
+}
+
+/// Streams exactly `size` bytes of the regular file at `path` (never following a symlink),
+/// then the tar padding.
+pub(super) fn copy_content<W: Write>(
+    out: &mut Out<W>,
+    path: &Path,
+    size: u64,
+    buf: &mut [u8],
+) -> Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(|e| LayerWriteError::Read {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    let mut file = File::from(fd);
+    let mut left = size;
+    while left > 0 {
+        let want = left.min(buf.len() as u64) as usize;
+        let n = match file.read(&mut buf[..want]) {
+            Ok(0) => {
+                return Err(LayerWriteError::Changed {
+                    path: path.to_path_buf(),
+                    expected: size,
+                })
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(path)(e)),
+        };
+        out.write_all(&buf[..n]).map_err(LayerWriteError::Stream)?;
+        left -= n as u64;
+    }
+    let pad = tarfmt::padding(size);
+    out.write_all(&ZEROS[..pad])
+        .map_err(LayerWriteError::Stream)
+}
 
 /// Writes the tree under `dir` as a layer into `sink` (see the module comment for the format).
 /// The sink receives the compressed blob; its digest is the caller's to compute (a store blob

@@ -1,9 +1,11 @@
-//! COPY and ADD: the selected sources are copied into a staging directory laid out as the
-//! image's root; that directory is the layer (and, renamed, its snapshot).
+//! COPY and ADD: the selected sources are placed into a [`CopySink`]: a [`TreeSink`] that
+//! describes the layer entry by entry (the tar is then streamed straight from the sources,
+//! no file is created), or, for ADD of local archives (which must be unpacked), a staging
+//! directory laid out as the image's root.
 
 use super::rootfs::{find, resolve_user};
 use super::SolveError;
-use crate::context::{ContextView, Entry, EntryKind, PatternMatcher, Placed, StatCache};
+use crate::context::{ContextView, Entry, EntryKind, PatternMatcher, Placed, StatCache, Timestamp};
 use crate::dockerfile::instructions::Copy;
 use crate::layer::{decompress, extract_layer, Compression, ExtractOptions};
 use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
@@ -23,52 +25,102 @@ pub struct Ownership {
     pub chmod: Option<u32>,
 }
 
-/// Copies what `copy` selects from `view` into `staging` (the new layer's root), resolving the
-/// destination against `workdir` and taking parent directories' metadata from `lowers`.
+impl Ownership {
+    /// Resolves `--chown` (through the image's /etc/passwd and /etc/group in `lowers`) and
+    /// `--chmod`.
+    pub fn of(
+        copy: &Copy,
+        from_context: bool,
+        lowers: &[PathBuf],
+    ) -> Result<Ownership, SolveError> {
+        let owner = match &copy.chown {
+            Some(spec) => {
+                let (uid, gid, _) = resolve_user(lowers, spec)?;
+                Some((uid, gid))
+            }
+            None => None,
+        };
+        let chmod = match &copy.chmod {
+            Some(mode) => Some(u32::from_str_radix(mode, 8).map_err(|_| {
+                SolveError::Unsupported(format!("--chmod={mode}: only octal modes are supported"))
+            })?),
+            None => None,
+        };
+        Ok(Ownership {
+            owner,
+            from_context,
+            chmod,
+        })
+    }
+
+    /// The owner a copied entry gets.
+    pub fn owner_of(&self, src_owner: (u32, u32)) -> (u32, u32) {
+        self.owner
+            .unwrap_or(if self.from_context { (0, 0) } else { src_owner })
+    }
+
+    /// The mode bits a copied (non-symlink) entry gets.
+    pub fn mode_of(&self, mode: u32) -> u32 {
+        self.chmod.unwrap_or(mode & 0o7777)
+    }
+}
+
+/// Where a COPY puts what it copies. Paths are absolute in the image (`/app/x`).
+pub trait CopySink {
+    /// Makes `dir` and its parents; existing image directories keep their mode, owner and
+    /// mtime, new ones are 0755 and owned by the chown user (root otherwise).
+    fn prepare_dir(&mut self, dir: &str) -> Result<(), SolveError>;
+    /// Places the context or stage entry `entry` (content at `host`) at `target`, replacing
+    /// what is there (a directory replaced by a non-directory goes with its contents).
+    fn put(&mut self, host: &Path, entry: &Entry, target: &str) -> Result<(), SolveError>;
+    /// A regular file with `data` (mode 0644 unless chmodded, no source mtime).
+    fn put_bytes(&mut self, target: &str, data: &[u8]) -> Result<(), SolveError>;
+    /// Sets a copied directory's mtime after its contents were placed.
+    fn set_dir_mtime(&mut self, target: &str, mtime: Timestamp) -> Result<(), SolveError>;
+    /// Unpacks the tar (plain or compressed) at `host` into `dir` (ADD).
+    fn unpack(&mut self, host: &Path, dir: &str) -> Result<(), SolveError>;
+}
+
+/// True when the COPY/ADD needs a real directory: ADD of a local archive, which is unpacked.
+pub fn needs_staging(copy: &Copy, is_add: bool, view: &ContextView) -> Result<bool, SolveError> {
+    if !is_add || copy.unpack == Some(false) {
+        return Ok(false);
+    }
+    for entry in view.select(&copy.sources).map_err(SolveError::context)? {
+        if matches!(entry.kind, EntryKind::File) && is_archive(&view.host_path(&entry))? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Copies what `copy` selects from `view` into `sink`, resolving the destination against
+/// `workdir` and asking `lowers` (the image so far) whether it is a directory.
 pub fn copy_into(
     copy: &Copy,
     is_add: bool,
-    from_context: bool,
     view: &ContextView,
     workdir: &str,
     lowers: &[PathBuf],
-    staging: &Path,
+    sink: &mut dyn CopySink,
 ) -> Result<(), SolveError> {
     if copy.sources.iter().any(|s| s.contains("://")) || copy.checksum.is_some() {
         return Err(SolveError::Unsupported(
             "ADD of URLs is not supported yet".into(),
         ));
     }
-    let owner = match &copy.chown {
-        Some(spec) => {
-            let (uid, gid, _) = resolve_user(lowers, spec)?;
-            Some((uid, gid))
-        }
-        None => None,
-    };
-    let chmod = match &copy.chmod {
-        Some(mode) => Some(u32::from_str_radix(mode, 8).map_err(|_| {
-            SolveError::Unsupported(format!("--chmod={mode}: only octal modes are supported"))
-        })?),
-        None => None,
-    };
-    let ownership = Ownership {
-        owner,
-        from_context,
-        chmod,
-    };
     let dest = absolute_dest(&copy.dest, workdir);
     let exclude = exclude_matcher(copy)?;
     if copy.parents {
         // The sources keep their paths below the pivot: the destination is a directory.
-        let root = prepare_dir(staging, lowers, &dest, &ownership)?;
+        sink.prepare_dir(&dest)?;
         for src in &copy.sources {
             let placed = view
                 .select_parents(src, &exclude)
                 .map_err(SolveError::context)?;
-            place(view, &placed, &root, &ownership)?;
+            place(view, &placed, &dest, sink)?;
         }
-        return copy_contents(copy, &dest, true, staging, lowers, &ownership);
+        return copy_contents(copy, &dest, true, sink);
     }
     let selected = view.select(&copy.sources).map_err(SolveError::context)?;
     let many = selected.len() + copy.contents.len() > 1
@@ -82,23 +134,24 @@ pub fn copy_into(
             "When using COPY with more than one source file, the destination must be a directory and end with a /".into(),
         ));
     }
-    copy_contents(copy, &dest, dest_is_dir, staging, lowers, &ownership)?;
+    copy_contents(copy, &dest, dest_is_dir, sink)?;
     for entry in &selected {
         let host = view.host_path(entry);
         if entry.is_dir() {
-            let root = prepare_dir(staging, lowers, &dest, &ownership)?;
+            sink.prepare_dir(&dest)?;
             let placed = view
                 .contents_excluding(entry, &exclude)
                 .map_err(SolveError::context)?;
-            place(view, &placed, &root, &ownership)?;
+            place(view, &placed, &dest, sink)?;
             continue;
         }
-        if is_add && matches!(entry.kind, EntryKind::File) && is_archive(&host)? {
-            let root = prepare_dir(staging, lowers, &dest, &ownership)?;
-            let file = fs::File::open(&host).map_err(io(&host))?;
-            let (_, tar) = decompress(BufReader::new(file)).map_err(io(&host))?;
-            extract_layer(tar, &root, &ExtractOptions::default())
-                .map_err(|e| SolveError::Layer(e.to_string()))?;
+        if is_add
+            && copy.unpack != Some(false)
+            && matches!(entry.kind, EntryKind::File)
+            && is_archive(&host)?
+        {
+            sink.prepare_dir(&dest)?;
+            sink.unpack(&host, &dest)?;
             continue;
         }
         let target = if dest_is_dir {
@@ -106,10 +159,18 @@ pub fn copy_into(
         } else {
             dest.clone()
         };
-        let path = prepare_parent(staging, lowers, &target, &ownership)?;
-        copy_entry(&host, entry, &path, &ownership)?;
+        sink.prepare_dir(&parent_of(&target))?;
+        sink.put(&host, entry, &target)?;
     }
     Ok(())
+}
+
+/// The directory part of an absolute image path.
+fn parent_of(target: &str) -> String {
+    Path::new(target)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Heredoc sources (`COPY <<EOF /dest`).
@@ -117,9 +178,7 @@ fn copy_contents(
     copy: &Copy,
     dest: &str,
     dest_is_dir: bool,
-    staging: &Path,
-    lowers: &[PathBuf],
-    ownership: &Ownership,
+    sink: &mut dyn CopySink,
 ) -> Result<(), SolveError> {
     for content in &copy.contents {
         let target = if dest_is_dir {
@@ -127,9 +186,8 @@ fn copy_contents(
         } else {
             dest.to_string()
         };
-        let path = prepare_parent(staging, lowers, &target, ownership)?;
-        fs::write(&path, &content.data).map_err(io(&path))?;
-        apply_meta(&path, 0o644, (0, 0), None, ownership)?;
+        sink.prepare_dir(&parent_of(&target))?;
+        sink.put_bytes(&target, content.data.as_bytes())?;
     }
     Ok(())
 }
@@ -213,62 +271,81 @@ fn is_archive(path: &Path) -> Result<bool, SolveError> {
     Ok(head.len() >= 262 && &head[257..262] == b"ustar")
 }
 
-/// Creates the parents of `target` in `staging` (with the image's metadata where they exist
-/// there); returns the host path for `target`.
-fn prepare_parent(
-    staging: &Path,
-    lowers: &[PathBuf],
-    target: &str,
-    own: &Ownership,
-) -> Result<PathBuf, SolveError> {
-    let parent = Path::new(target)
-        .parent()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    prepare_dir(staging, lowers, &parent, own)?;
-    Ok(staging.join(target.trim_start_matches('/')))
+/// A staging directory laid out as the image's root (the layer, and renamed, its snapshot).
+pub struct Staging<'a> {
+    /// The directory.
+    pub root: &'a Path,
+    /// The image so far, for existing directories' metadata.
+    pub lowers: &'a [PathBuf],
+    /// Owner and mode rules.
+    pub own: Ownership,
 }
 
-/// Creates `dir` and its parents in `staging`; existing image directories keep their mode,
-/// owner and mtime, new ones are 0755 and owned by the chown user (root otherwise).
-fn prepare_dir(
-    staging: &Path,
-    lowers: &[PathBuf],
-    dir: &str,
-    own: &Ownership,
-) -> Result<PathBuf, SolveError> {
-    let mut rel = String::new();
-    let mut host = staging.to_path_buf();
-    for comp in dir.split('/').filter(|c| !c.is_empty()) {
-        rel = if rel.is_empty() {
-            comp.to_string()
-        } else {
-            format!("{rel}/{comp}")
-        };
-        host = staging.join(&rel);
-        if host.is_dir() {
-            continue;
-        }
-        fs::create_dir(&host).map_err(io(&host))?;
-        match find(lowers, &rel)
-            .and_then(|p| fs::metadata(p).ok())
-            .filter(|m| m.is_dir())
-        {
-            Some(meta) => {
-                fs::set_permissions(&host, fs::Permissions::from_mode(meta.mode() & 0o7777))
-                    .map_err(io(&host))?;
-                std::os::unix::fs::lchown(&host, Some(meta.uid()), Some(meta.gid()))
-                    .map_err(io(&host))?;
-                set_mtime(&host, meta.mtime(), meta.mtime_nsec())?;
-            }
-            None => {
-                let (uid, gid) = own.owner.unwrap_or((0, 0));
-                fs::set_permissions(&host, fs::Permissions::from_mode(0o755)).map_err(io(&host))?;
-                std::os::unix::fs::lchown(&host, Some(uid), Some(gid)).map_err(io(&host))?;
-            }
-        }
+impl Staging<'_> {
+    fn host(&self, target: &str) -> PathBuf {
+        self.root.join(target.trim_start_matches('/'))
     }
-    Ok(host)
+}
+
+impl CopySink for Staging<'_> {
+    fn prepare_dir(&mut self, dir: &str) -> Result<(), SolveError> {
+        let mut rel = String::new();
+        for comp in dir.split('/').filter(|c| !c.is_empty()) {
+            rel = if rel.is_empty() {
+                comp.to_string()
+            } else {
+                format!("{rel}/{comp}")
+            };
+            let host = self.root.join(&rel);
+            if host.is_dir() {
+                continue;
+            }
+            fs::create_dir(&host).map_err(io(&host))?;
+            match find(self.lowers, &rel)
+                .and_then(|p| fs::metadata(p).ok())
+                .filter(|m| m.is_dir())
+            {
+                Some(meta) => {
+                    fs::set_permissions(&host, fs::Permissions::from_mode(meta.mode() & 0o7777))
+                        .map_err(io(&host))?;
+                    std::os::unix::fs::lchown(&host, Some(meta.uid()), Some(meta.gid()))
+                        .map_err(io(&host))?;
+                    set_mtime(&host, meta.mtime(), meta.mtime_nsec())?;
+                }
+                None => {
+                    let (uid, gid) = self.own.owner.unwrap_or((0, 0));
+                    fs::set_permissions(&host, fs::Permissions::from_mode(0o755))
+                        .map_err(io(&host))?;
+                    std::os::unix::fs::lchown(&host, Some(uid), Some(gid)).map_err(io(&host))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, host: &Path, entry: &Entry, target: &str) -> Result<(), SolveError> {
+        let path = self.host(target);
+        copy_entry(host, entry, &path, &self.own)
+    }
+
+    fn put_bytes(&mut self, target: &str, data: &[u8]) -> Result<(), SolveError> {
+        let path = self.host(target);
+        fs::write(&path, data).map_err(io(&path))?;
+        apply_meta(&path, 0o644, (0, 0), None, &self.own)
+    }
+
+    fn set_dir_mtime(&mut self, target: &str, mtime: Timestamp) -> Result<(), SolveError> {
+        set_mtime(&self.host(target), mtime.sec, i64::from(mtime.nsec))
+    }
+
+    fn unpack(&mut self, host: &Path, dir: &str) -> Result<(), SolveError> {
+        let root = self.host(dir);
+        let file = fs::File::open(host).map_err(io(host))?;
+        let (_, tar) = decompress(BufReader::new(file)).map_err(io(host))?;
+        extract_layer(tar, &root, &ExtractOptions::default())
+            .map_err(|e| SolveError::Layer(e.to_string()))?;
+        Ok(())
+    }
 }
 
 fn set_mtime(path: &Path, sec: i64, nsec: i64) -> Result<(), SolveError> {
@@ -352,24 +429,24 @@ fn copy_entry(
     )
 }
 
-/// Copies `placed` entries (in walk order, parents first) below `root`.
+/// Copies `placed` entries (in walk order, parents first) below the directory `dest`.
 fn place(
     view: &ContextView,
     placed: &[Placed],
-    root: &Path,
-    own: &Ownership,
+    dest: &str,
+    sink: &mut dyn CopySink,
 ) -> Result<(), SolveError> {
     let mut dirs = Vec::new();
     for p in placed {
-        let target = root.join(&p.rel);
-        copy_entry(&view.host_path(&p.entry), &p.entry, &target, own)?;
+        let target = join(dest, &p.rel);
+        sink.put(&view.host_path(&p.entry), &p.entry, &target)?;
         if p.entry.is_dir() {
             dirs.push((target, p.entry.meta.mtime));
         }
     }
     // Directory mtimes change as their contents are written: set them last.
-    for (path, mtime) in dirs.into_iter().rev() {
-        set_mtime(&path, mtime.sec, i64::from(mtime.nsec))?;
+    for (target, mtime) in dirs.into_iter().rev() {
+        sink.set_dir_mtime(&target, mtime)?;
     }
     Ok(())
 }

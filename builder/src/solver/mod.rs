@@ -6,6 +6,7 @@
 //! The target stage is exported as an image and tagged.
 
 mod copy;
+mod copytree;
 mod export;
 pub mod key;
 mod mounts;

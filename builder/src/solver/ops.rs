@@ -2,12 +2,14 @@
 //! the one place where Dockerfile steps become ops ([`plan`]); the scheduler in `stage.rs`
 //! sees only ops, keys and layers.
 
+use super::copytree::TreeSink;
 use super::key::KeyBuilder;
 use super::stage::{image_result, merged_tree, StageResult};
 use super::{copy, rootfs, run, SolveError, StepContext};
 use crate::context::ContextView;
 use crate::dockerfile::instructions::{Copy, Instruction, LineRange};
 use crate::graph::{HistoryEntry, Source, Stage, Step};
+use crate::layer::LayerTree;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -45,16 +47,28 @@ pub trait Op: Send + Sync {
         env: &OpEnv<'_>,
         parent: &CacheKey,
     ) -> Result<(CacheKey, Inputs), SolveError>;
-    /// Leaves the op's changes in `tree` (an empty directory) on top of `lowers`; `scratch` is
-    /// a private directory on the same file system. Returns whether `tree` is an overlay upper
-    /// dir (whose whiteouts the layer writer must convert).
+    /// Makes the op's changes on top of `lowers`: in `tree` (an empty directory; `scratch` is
+    /// a private directory on the same file system), or as layer entries.
     fn exec(
         &self,
         env: &OpEnv<'_>,
         lowers: &[PathBuf],
         scratch: &Path,
         tree: &Path,
-    ) -> Result<bool, SolveError>;
+    ) -> Result<Output, SolveError>;
+}
+
+/// Where an op left its changes.
+pub enum Output {
+    /// In the `tree` directory; `overlay`: it is an overlay upper dir (whose whiteouts the
+    /// layer writer converts).
+    Dir {
+        /// The directory is an overlay upper dir.
+        overlay: bool,
+    },
+    /// As layer entries whose files are read when the layer is written; the temp dir holding
+    /// such files (COPY --from) lives as long as this value.
+    Entries(LayerTree, Option<tempfile::TempDir>),
 }
 
 /// A step ready to solve: its op and what is shown and recorded about it.
@@ -170,8 +184,8 @@ impl Op for MetaOp {
         // Metadata does not change the file system: later steps chain from the same key.
         Ok((*parent, Inputs::new()))
     }
-    fn exec(&self, _: &OpEnv<'_>, _: &[PathBuf], _: &Path, _: &Path) -> Result<bool, SolveError> {
-        Ok(false)
+    fn exec(&self, _: &OpEnv<'_>, _: &[PathBuf], _: &Path, _: &Path) -> Result<Output, SolveError> {
+        Ok(Output::Dir { overlay: false })
     }
 }
 
@@ -230,9 +244,9 @@ impl Op for RunOp {
         lowers: &[PathBuf],
         scratch: &Path,
         tree: &Path,
-    ) -> Result<bool, SolveError> {
+    ) -> Result<Output, SolveError> {
         run::run_step(env, &self.0, lowers, tree, scratch)?;
-        Ok(true)
+        Ok(Output::Dir { overlay: true })
     }
 }
 
@@ -287,21 +301,10 @@ impl Op for CopyOp {
         lowers: &[PathBuf],
         _scratch: &Path,
         tree: &Path,
-    ) -> Result<bool, SolveError> {
+    ) -> Result<Output, SolveError> {
         let step = &self.step;
-        match &step.source {
-            Some(Source::Context) | None => {
-                let view = env.ctx.shared.context()?;
-                copy::copy_into(
-                    &self.copy,
-                    self.is_add,
-                    true,
-                    view,
-                    &step.workdir,
-                    lowers,
-                    tree,
-                )?;
-            }
+        let (view, keep) = match &step.source {
+            Some(Source::Context) | None => (None, None),
             Some(source) => {
                 let layers = match source {
                     Source::Stage(i) => env.stage(*i)?.layers,
@@ -311,18 +314,44 @@ impl Op for CopyOp {
                 let merged = merged_tree(env.ctx.shared.store, &layers)?;
                 let view = ContextView::open(&merged.path().join("root"), &[] as &[&str])
                     .map_err(SolveError::context)?;
-                copy::copy_into(
-                    &self.copy,
-                    self.is_add,
-                    false,
-                    &view,
-                    &step.workdir,
-                    lowers,
-                    tree,
-                )?;
+                (Some(view), Some(merged))
             }
+        };
+        let from_context = view.is_none();
+        let view = match &view {
+            Some(v) => v,
+            None => env.ctx.shared.context()?,
+        };
+        let own = copy::Ownership::of(&self.copy, from_context, lowers)?;
+        if copy::needs_staging(&self.copy, self.is_add, view)? {
+            let mut sink = copy::Staging {
+                root: tree,
+                lowers,
+                own,
+            };
+            copy::copy_into(
+                &self.copy,
+                self.is_add,
+                view,
+                &step.workdir,
+                lowers,
+                &mut sink,
+            )?;
+            return Ok(Output::Dir { overlay: false });
         }
-        Ok(false)
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut sink = TreeSink::new(lowers, own, now);
+        copy::copy_into(
+            &self.copy,
+            self.is_add,
+            view,
+            &step.workdir,
+            lowers,
+            &mut sink,
+        )?;
+        Ok(Output::Entries(sink.finish(), keep))
     }
 }
 
@@ -353,7 +382,7 @@ impl Op for MkdirOp {
         lowers: &[PathBuf],
         _scratch: &Path,
         tree: &Path,
-    ) -> Result<bool, SolveError> {
+    ) -> Result<Output, SolveError> {
         if rootfs::find(lowers, &self.dir).is_none() {
             let (uid, gid, _) = rootfs::resolve_user(lowers, &self.user)?;
             let path = tree.join(self.dir.trim_start_matches('/'));
@@ -362,6 +391,6 @@ impl Op for MkdirOp {
             std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
                 .map_err(|e| SolveError::Io(path.display().to_string(), e))?;
         }
-        Ok(false)
+        Ok(Output::Dir { overlay: false })
     }
 }

@@ -14,7 +14,7 @@
 //! refused.
 
 use super::key::KeyBuilder;
-use super::ops::{Inputs, Op, OpEnv};
+use super::ops::{Inputs, Op, OpEnv, Output};
 use super::rootfs::{find, resolve_user};
 use super::SolveError;
 use crate::dockerfile::instructions::Copy;
@@ -294,7 +294,7 @@ impl Op for AddUrlOp {
         lowers: &[PathBuf],
         _scratch: &Path,
         tree: &Path,
-    ) -> Result<bool, SolveError> {
+    ) -> Result<Output, SolveError> {
         self.check_sources()?;
         self.fetch_all(env)?;
         // What a 304 answered at key time is fetched now (and must still be the same).
@@ -362,7 +362,7 @@ impl Op for AddUrlOp {
                 set_mtime(&host, mtime, 0)?;
             }
         }
-        Ok(false)
+        Ok(Output::Dir { overlay: false })
     }
 }
 

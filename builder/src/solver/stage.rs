@@ -2,13 +2,13 @@
 //! each looked up in the build cache first.
 
 use super::key::KeyBuilder;
-use super::ops::{plan, OpEnv, PlannedStep};
+use super::ops::{plan, OpEnv, Output, PlannedStep};
 use super::progress::Event;
 use super::rootfs::{self, LayerRef};
 use super::{BuildShared, SolveError, StepContext};
 use crate::graph::{Base, Stage};
 use crate::image::find_image;
-use crate::layer::{write_layer, LayerOptions};
+use crate::layer::{write_layer, write_tree, LayerOptions, LayerTree};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -309,17 +309,29 @@ fn solve_step(
     std::fs::create_dir(&tree).map_err(|e| SolveError::Io(tree.display().to_string(), e))?;
     let scratch = tmp.path().join("scratch");
     std::fs::create_dir(&scratch).map_err(|e| SolveError::Io(scratch.display().to_string(), e))?;
-    let overlay = step.op.exec(&env, &lowers, &scratch, &tree)?;
-    let empty = std::fs::read_dir(&tree)
-        .map(|mut d| d.next().is_none())
-        .unwrap_or(false);
+    let output = step.op.exec(&env, &lowers, &scratch, &tree)?;
+    let layer = match output {
+        Output::Dir { overlay } => {
+            let empty = std::fs::read_dir(&tree)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+            match empty {
+                true => None,
+                false => Some(commit_layer(shared, &tree, overlay)?),
+            }
+        }
+        Output::Entries(entries, _keep) => match entries.is_empty() {
+            true => None,
+            false => Some(commit_entries(shared, &entries)?),
+        },
+    };
+    let empty = layer.is_none();
     let mut record = CacheRecord::new(key, step.text.clone());
     record.created = now;
     record.last_used = now;
     record.parent_key = Some(state.key);
     record.inputs = inputs;
-    if !empty {
-        let layer = commit_layer(shared, &tree, overlay)?;
+    if let Some(layer) = layer {
         record.layer = Some(layer.descriptor.clone());
         record.diff_id = Some(layer.diff_id);
         state.layers.push(layer);
@@ -347,12 +359,7 @@ fn commit_layer(
     overlay: bool,
 ) -> Result<LayerRef, SolveError> {
     let store = shared.store;
-    let opts = LayerOptions {
-        compression: shared.request.compression,
-        source_date_epoch: shared.request.source_date_epoch,
-        overlay_whiteouts: overlay,
-        threads: shared.request.compression_threads,
-    };
+    let opts = layer_options(shared, overlay);
     let mut writer = store.blob_writer()?;
     let info =
         write_layer(tree, &opts, &mut writer).map_err(|e| SolveError::Layer(e.to_string()))?;
@@ -367,6 +374,33 @@ fn commit_layer(
     Ok(LayerRef {
         descriptor,
         diff_id,
+    })
+}
+
+fn layer_options(shared: &BuildShared<'_>, overlay: bool) -> LayerOptions {
+    LayerOptions {
+        compression: shared.request.compression,
+        source_date_epoch: shared.request.source_date_epoch,
+        overlay_whiteouts: overlay,
+        threads: shared.request.compression_threads,
+    }
+}
+
+/// Streams layer entries (a COPY's result) into a blob. No snapshot is made: the first step
+/// that needs this layer as a lower dir unpacks the blob (most COPY layers never need one).
+fn commit_entries(shared: &BuildShared<'_>, entries: &LayerTree) -> Result<LayerRef, SolveError> {
+    let store = shared.store;
+    let mut writer = store.blob_writer()?;
+    let info = write_tree(entries, &layer_options(shared, false), &mut writer)
+        .map_err(|e| SolveError::Layer(e.to_string()))?;
+    let (digest, size) = writer.commit(None)?;
+    Ok(LayerRef {
+        descriptor: strata_cache::Descriptor::new(
+            shared.request.compression.media_type(),
+            digest,
+            size,
+        ),
+        diff_id: info.diff_id,
     })
 }
 
