@@ -103,7 +103,7 @@ fn running_as_root() -> bool {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build an image from a Dockerfile
-    Build(commands::build::BuildArgs),
+    Build(Box<commands::build::BuildArgs>),
     /// Create an image from a tarball of a root filesystem
     Import(commands::import::ImportArgs),
     /// List images

@@ -85,6 +85,7 @@ struct State {
 /// The progress display of one pull or push; shared by the transfer threads.
 pub struct Transfers {
     style: Style,
+    stderr: bool,
     state: Mutex<State>,
 }
 
@@ -102,12 +103,27 @@ impl Transfers {
         };
         Transfers {
             style,
+            stderr: false,
             state: Mutex::new(State {
                 layers: Vec::new(),
                 drawn: 0,
                 last_draw: None,
             }),
         }
+    }
+
+    /// The same display on stderr (for `build`, whose stdout is the image ID with `-q`).
+    pub fn on_stderr(mut self) -> Transfers {
+        self.stderr = true;
+        if self.style == Style::Tty && !std::io::stderr().is_terminal() {
+            self.style = Style::Plain;
+        }
+        self
+    }
+
+    /// True when nothing is shown.
+    pub fn quiet(&self) -> bool {
+        self.style == Style::Quiet
     }
 
     /// True for `--progress json`.
@@ -130,12 +146,12 @@ impl Transfers {
                 if let Some(aux) = aux {
                     event["aux"] = aux;
                 }
-                emit(&event.to_string());
+                self.emit(&event.to_string());
             }
-            Style::Plain => emit(text),
+            Style::Plain => self.emit(text),
             Style::Tty => {
                 // Above the live lines, which are drawn again below it.
-                let mut out = std::io::stdout().lock();
+                let mut out = self.out();
                 if state.drawn > 0 {
                     let _ = write!(out, "\x1b[{}A", state.drawn);
                 }
@@ -199,7 +215,7 @@ impl Transfers {
         }
         layer.shown = Some(Instant::now());
         if self.style == Style::Plain {
-            emit(&layer.line());
+            self.emit(&layer.line());
             return;
         }
         let mut value = serde_json::json!({ "status": layer.status, "id": layer.id });
@@ -215,12 +231,26 @@ impl Transfers {
         } else {
             value["progressDetail"] = serde_json::json!({});
         }
-        emit(&value.to_string());
+        self.emit(&value.to_string());
+    }
+
+    fn out(&self) -> Box<dyn Write + '_> {
+        if self.stderr {
+            Box::new(std::io::stderr().lock())
+        } else {
+            Box::new(std::io::stdout().lock())
+        }
+    }
+
+    fn emit(&self, line: &str) {
+        let mut out = self.out();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
     }
 
     /// Redraws the live lines (tty).
     fn draw(&self, state: &mut State) {
-        let mut out = std::io::stdout().lock();
+        let mut out = self.out();
         if state.drawn > 0 {
             let _ = write!(out, "\x1b[{}A", state.drawn);
         }
@@ -249,12 +279,6 @@ fn layer<'a>(state: &'a mut State, id: &str) -> &'a mut Layer {
         }
     };
     &mut state.layers[at]
-}
-
-fn emit(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
 }
 
 /// A reader that reports its position (bytes read from the start, seeks included).

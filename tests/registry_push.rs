@@ -383,3 +383,91 @@ fn progress_styles() {
     }
     assert!(json.contains(r#""status":"Pull complete""#), "{json}");
 }
+
+fn env_of(env: &Env, image: &str) -> Vec<String> {
+    let json: serde_json::Value = serde_json::from_str(&ok(env, &["inspect", image])).unwrap();
+    json[0]["Config"]["Env"]
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+fn build(env: &Env, args: &[&str]) -> String {
+    let out = run(env, args, None);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "strata {args:?} failed:\n{stderr}");
+    stderr
+}
+
+#[test]
+fn build_pulls_its_base_on_demand_pushes_and_rechecks_with_pull() {
+    let registry = Registry::start(None);
+    let src = Env::new();
+    let base_id = src.import_base("base");
+    let base = format!("{}/lib/base:v1", registry.host());
+    ok(&src, &["push", "base", &base]);
+    let ctx = src.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {base}\nENV BUILT=1\nCOPY hello /hello\n"),
+    )
+    .unwrap();
+    std::fs::write(ctx.join("hello"), "hello\n").unwrap();
+    let ctx = ctx.to_str().unwrap();
+
+    // An empty store: FROM pulls the base, --push sends the result.
+    let dst = Env::new();
+    let app = format!("{}/app/built:v1", registry.host());
+    let log = build(
+        &dst,
+        &["--progress", "plain", "build", "--push", "-t", &app, ctx],
+    );
+    assert!(log.contains("v1: Pulling from lib/base"), "{log}");
+    assert!(log.contains(": Pull complete"), "{log}");
+    assert_eq!(image_id(&dst, &base), base_id);
+    let digest = pushed_digest(log.lines().rfind(|l| l.contains(": digest: ")).unwrap());
+    let built_id = image_id(&dst, &app);
+    let third = Env::new();
+    let pulled = ok(&third, &["pull", &app]);
+    assert!(pulled.contains(&digest), "{pulled}");
+    assert_eq!(image_id(&third, &app), built_id);
+    assert!(env_of(&third, &app).contains(&"BUILT=1".to_string()));
+
+    // A newer base under the same tag: a plain build keeps the stored one, --pull takes it.
+    let tar = common::base_rootfs().to_str().unwrap();
+    src.ok(&["import", "-c", "ENV NEWER=1", tar, "newer"]);
+    ok(&src, &["push", "newer", &base]);
+    let log = build(&dst, &["build", "-t", "local:one", ctx]);
+    assert!(!log.contains("Pulling from"), "{log}");
+    assert!(!env_of(&dst, "local:one").contains(&"NEWER=1".to_string()));
+    let log = build(
+        &dst,
+        &[
+            "--progress",
+            "plain",
+            "build",
+            "--pull",
+            "-t",
+            "local:two",
+            ctx,
+        ],
+    );
+    assert!(log.contains("Status: Downloaded newer image"), "{log}");
+    assert!(env_of(&dst, "local:two").contains(&"NEWER=1".to_string()));
+    // Up to date now: --pull checks and downloads nothing.
+    let log = build(
+        &dst,
+        &[
+            "--progress",
+            "plain",
+            "build",
+            "--pull",
+            "-t",
+            "local:three",
+            ctx,
+        ],
+    );
+    assert!(log.contains("Status: Image is up to date"), "{log}");
+    ok(&dst, &["system", "check"]);
+}

@@ -77,6 +77,14 @@ pub struct BuildArgs {
     /// Output destination: type=oci|docker,dest=FILE, type=tar,dest=FILE, type=local,dest=DIR
     #[arg(short = 'o', long = "output", value_name = "type=TYPE,dest=PATH")]
     outputs: Vec<String>,
+    /// Push the tagged image(s) to their registries after a successful build
+    #[arg(long)]
+    push: bool,
+    /// Always ask the registry for a newer version of the images the build starts from
+    #[arg(long)]
+    pull: bool,
+    #[command(flatten)]
+    registry: super::pull::RegistryArgs,
     /// The build context directory; - reads a tar of it (or only a Dockerfile) from stdin
     #[arg(default_value = ".")]
     context: PathBuf,
@@ -372,6 +380,10 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let store = store.context("no store")?;
     let quiet = args.quiet || global.progress == ProgressMode::Quiet;
+    // FROM images missing from the store are pulled first (the builder never talks to
+    // registries).
+    let transfers = crate::transfers::Transfers::new(global.progress, quiet).on_stderr();
+    super::pull::pull_build_images(&store, &args.registry, &request, args.pull, &transfers)?;
     let display = std::sync::Arc::new(Display::new(global.progress, quiet));
     // Ctrl-C cancels cleanly: the running step is killed and temp dirs are removed; a second
     // Ctrl-C exits at once. The notice goes through the display (a JSON object in json mode,
@@ -414,6 +426,9 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
             return Err(err);
         }
     };
+    if args.push {
+        super::push::push_tags(&store, &args.registry, &request.tags, &transfers)?;
+    }
     if quiet {
         println!("{}", result.id);
     }

@@ -64,7 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::System(SystemCommand::Df(args)) => df::run(&global, args),
         Command::System(SystemCommand::Check(args)) => check::run(&global, args),
         Command::Completion(args) => completion::run(args),
-        Command::Build(args) => build::run(&global, args),
+        Command::Build(args) => build::run(&global, *args),
         Command::Commit(args) => commit::run(&global, args),
         Command::Diff(args) => diff::run(&global, args),
         Command::Export(args) => export::run(&global, args),

@@ -268,10 +268,8 @@ pub fn run(global: &Global, args: PullArgs) -> anyhow::Result<ExitCode> {
     for reference in &references {
         let familiar = reference.familiar();
         let what = reference.tag().or(reference.digest()).unwrap_or("latest");
-        progress.message(&format!(
-            "{what}: Pulling from {}",
-            familiar.familiar_name()
-        ));
+        // docker names the repository path here, without the registry.
+        progress.message(&format!("{what}: Pulling from {}", reference.path()));
         let pulled = pull_image(&store, &client, reference, platform.as_ref(), &progress)
             .with_context(|| format!("pulling {}", familiar.familiar_string()))
             .map_err(|e| with_login_hint(e, reference.domain()))?;
@@ -296,4 +294,60 @@ pub fn run(global: &Global, args: PullArgs) -> anyhow::Result<ExitCode> {
         println!("{}", references[0]);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Pulls the images a build starts from or copies from (`FROM`, `COPY --from`) that the
+/// store lacks; with `always` (`build --pull`) asks the registry for a newer manifest of
+/// every one named by a registry reference. Progress goes to stderr. A Dockerfile that does
+/// not compile is left to the build to report.
+pub fn pull_build_images(
+    store: &Store,
+    registry: &RegistryArgs,
+    request: &strata_builder::solver::BuildRequest,
+    always: bool,
+    progress: &Transfers,
+) -> anyhow::Result<()> {
+    let Ok(graph) = strata_builder::graph::compile(&request.dockerfile, &request.frontend) else {
+        return Ok(());
+    };
+    let mut client = None;
+    for external in &graph.external_images {
+        let Ok(reference) = Reference::parse(&external.reference) else {
+            continue;
+        };
+        let reference = if reference.digest().is_some() {
+            reference
+        } else {
+            reference.with_default_tag()
+        };
+        let by_name = store.resolve(&reference.to_string())?.is_some();
+        // An image the store knows by ID (or ID prefix) is never a registry name.
+        let present =
+            by_name || strata_builder::image::find_image(store, &external.reference).is_ok();
+        if present && !(always && by_name) {
+            continue;
+        }
+        let client = match &mut client {
+            Some(c) => c,
+            None => client.insert(registry.client()?),
+        };
+        let familiar = reference.familiar();
+        let what = reference.tag().or(reference.digest()).unwrap_or("latest");
+        // docker names the repository path here, without the registry.
+        progress.message(&format!("{what}: Pulling from {}", reference.path()));
+        let pulled = pull_image(store, client, &reference, None, progress)
+            .with_context(|| format!("pulling {}", familiar.familiar_string()))
+            .map_err(|e| with_login_hint(e, reference.domain()))?;
+        progress.message(&format!("Digest: {}", pulled.digest));
+        progress.message(&format!(
+            "Status: {} for {}",
+            if pulled.up_to_date {
+                "Image is up to date"
+            } else {
+                "Downloaded newer image"
+            },
+            familiar.familiar_string()
+        ));
+    }
+    Ok(())
 }

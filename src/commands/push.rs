@@ -332,6 +332,37 @@ fn push(global: &Global, args: PushArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Pushes every tag of a build (`build --push`), layers as stored; progress on stderr.
+pub fn push_tags(
+    store: &Store,
+    registry: &RegistryArgs,
+    tags: &[String],
+    progress: &Transfers,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !tags.is_empty(),
+        "--push needs a name for the image (-t NAME[:TAG])"
+    );
+    let client = registry.client()?;
+    let options = PushOptions {
+        compression: None,
+        compression_level: None,
+        chunk_threshold: None,
+        chunk_size: None,
+    };
+    for tag in tags {
+        let dest = Reference::parse(tag)?.with_default_tag();
+        let image = find_image(store, tag)?;
+        let pushed = push_image(store, &client, &image, &dest, &options, progress)
+            .with_context(|| format!("pushing {}", dest.familiar().familiar_string()))
+            .map_err(|e| with_login_hint(e, dest.domain()))?;
+        if !progress.quiet() {
+            print_pushed(progress, &dest, &pushed);
+        }
+    }
+    Ok(())
+}
+
 /// docker's last line of a push, `TAG: digest: DIGEST size: N` (an object in json).
 pub fn print_pushed(progress: &Transfers, dest: &Reference, pushed: &Pushed) {
     let tag = dest.tag().or(dest.digest()).unwrap_or("latest");
@@ -341,8 +372,11 @@ pub fn print_pushed(progress: &Transfers, dest: &Reference, pushed: &Pushed) {
             "Tag": tag, "Digest": pushed.digest.to_string(), "Size": pushed.size,
         });
         progress.message_with(&line, Some(aux));
-    } else {
+    } else if progress.quiet() {
+        // `push -q` still says what it pushed, as docker does.
         println!("{line}");
+    } else {
+        progress.message(&line);
     }
 }
 
