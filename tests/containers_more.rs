@@ -157,3 +157,43 @@ fn a_tty_container_has_a_named_terminal() {
     names.sort();
     assert_eq!(names, ["made"]);
 }
+
+#[test]
+fn ps_formats_and_filters() {
+    let env = Env::new();
+    env.import_base("base");
+    env.ok(&["create", "--name", "one", "base", "true"]);
+    assert_eq!(
+        env.run(&["run", "--name", "two", "base", "sh", "-c", "exit 2"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let out = env.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(out, "two exited\none created\n");
+    let out = env.ok(&["ps", "-a", "--format", "table {{.Names}}\\t{{.Status}}"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("NAMES   STATUS"), "{out}");
+    assert!(lines[1].starts_with("two     Exited (2) "), "{out}");
+    assert_eq!(lines[2], "one     Created");
+    assert_eq!(
+        env.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            "status=created",
+            "--format",
+            "{{.Names}}"
+        ]),
+        "one\n"
+    );
+    assert_eq!(
+        env.ok(&["ps", "-a", "--filter", "name=tw", "--format", "{{.Names}}"]),
+        "two\n"
+    );
+    assert_eq!(env.ok(&["ps", "--format", "{{.Names}}"]), "");
+    let err = env.fails(&["ps", "--filter", "status=sleeping"], 1);
+    assert!(err.contains("Invalid filter 'status=sleeping'"), "{err}");
+    let err = env.fails(&["ps", "--format", "{{.Nope}}"], 1);
+    assert!(err.contains("unsupported field"), "{err}");
+}

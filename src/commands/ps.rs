@@ -24,9 +24,83 @@ pub struct PsArgs {
     /// Filter output based on conditions provided (name=, status=, exited=, id=, ancestor=)
     #[arg(short = 'f', long = "filter", value_name = "FILTER")]
     pub filter: Vec<String>,
-    /// Output format: table (default) or json (one object per line)
+    /// Output format: table (default), json (one object per line), or a template of
+    /// `{{.Field}}` placeholders (`table ...` for aligned columns with headers)
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+}
+
+/// docker's `--format` for the simple cases: `{{.Field}}` placeholders and `\t`, one line
+/// per container; a `table ` prefix adds docker's column headers and aligns the columns.
+fn print_template(format: &str, objects: &[serde_json::Value]) -> anyhow::Result<()> {
+    const HEADERS: [(&str, &str); 13] = [
+        ("ID", "CONTAINER ID"),
+        ("Image", "IMAGE"),
+        ("Command", "COMMAND"),
+        ("CreatedAt", "CREATED AT"),
+        ("RunningFor", "CREATED"),
+        ("Status", "STATUS"),
+        ("State", "STATE"),
+        ("Ports", "PORTS"),
+        ("Names", "NAMES"),
+        ("Labels", "LABELS"),
+        ("Mounts", "MOUNTS"),
+        ("Networks", "NETWORKS"),
+        ("Size", "SIZE"),
+    ];
+    let (table, body) = match format.strip_prefix("table") {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, format),
+    };
+    let body = body.replace("\\t", "\t");
+    // Split into literal text and field names.
+    let mut parts: Vec<Result<String, String>> = Vec::new();
+    let mut rest = body.as_str();
+    while let Some(open) = rest.find("{{") {
+        parts.push(Ok(rest[..open].to_string()));
+        let close = rest[open..]
+            .find("}}")
+            .ok_or_else(|| anyhow::anyhow!("unclosed {{{{ in --format {format:?}"))?;
+        let field = rest[open + 2..open + close].trim();
+        let name = field
+            .strip_prefix('.')
+            .filter(|f| HEADERS.iter().any(|(k, _)| k == f))
+            .ok_or_else(|| anyhow::anyhow!("unsupported field {field:?} in --format"))?;
+        parts.push(Err(name.to_string()));
+        rest = &rest[open + close + 2..];
+    }
+    parts.push(Ok(rest.to_string()));
+    let render = |f: &dyn Fn(&str) -> String| {
+        parts
+            .iter()
+            .map(|p| match p {
+                Ok(text) => text.clone(),
+                Err(field) => f(field),
+            })
+            .collect::<String>()
+    };
+    let lines: Vec<String> = objects
+        .iter()
+        .map(|o| render(&|f| o[f].as_str().map(String::from).unwrap_or_default()))
+        .collect();
+    if !table {
+        for l in lines {
+            println!("{l}");
+        }
+        return Ok(());
+    }
+    let header = render(&|f| {
+        HEADERS
+            .iter()
+            .find(|(k, _)| *k == f)
+            .map(|(_, h)| h.to_string())
+            .unwrap_or_default()
+    });
+    let split = |l: &str| l.split('\t').map(String::from).collect::<Vec<_>>();
+    let head = split(&header);
+    let rows: Vec<Vec<String>> = lines.iter().map(|l| split(l)).collect();
+    print_table(&head.iter().map(String::as_str).collect::<Vec<_>>(), &rows);
+    Ok(())
 }
 
 /// docker's STATUS column.
@@ -113,26 +187,39 @@ pub fn run(global: &Global, args: PsArgs) -> anyhow::Result<ExitCode> {
             ],
             &rows,
         ),
-        Some("json") | Some("{{json .}}") => {
-            for (c, r) in list.iter().zip(&rows) {
-                let v = serde_json::json!({
-                    "ID": r[0],
-                    "Image": r[1],
-                    "Command": r[2],
-                    "CreatedAt": c.record.created.format("%Y-%m-%d %H:%M:%S %z UTC").to_string(),
-                    "RunningFor": r[3],
-                    "Status": r[4],
-                    "State": c.state.status.as_str(),
-                    "Ports": "",
-                    "Names": r[6],
-                    "Labels": c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                    "Mounts": c.config.volumes.iter().map(|v| v.destination.clone()).collect::<Vec<_>>().join(","),
-                    "Networks": match c.config.network { strata_builder::container::Network::None => "none", strata_builder::container::Network::Host => "host" },
-                });
-                println!("{v}");
+        Some(format) => {
+            let objects: Vec<serde_json::Value> = list
+                .iter()
+                .zip(&rows)
+                .map(|(c, r)| {
+                    let join = |v: Vec<String>| v.join(",");
+                    serde_json::json!({
+                        "ID": r[0],
+                        "Image": r[1],
+                        "Command": r[2],
+                        "CreatedAt": c.record.created.format("%Y-%m-%d %H:%M:%S %z UTC").to_string(),
+                        "RunningFor": r[3],
+                        "Status": r[4],
+                        "State": c.state.status.as_str(),
+                        "Ports": "",
+                        "Names": r[6],
+                        "Labels": join(c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                        "Mounts": join(c.config.volumes.iter().map(|v| v.destination.clone()).collect()),
+                        "Networks": match c.config.network {
+                            strata_builder::container::Network::None => "none",
+                            strata_builder::container::Network::Host => "host",
+                        },
+                    })
+                })
+                .collect();
+            if format == "json" || format == "{{json .}}" {
+                for v in &objects {
+                    println!("{v}");
+                }
+            } else {
+                print_template(format, &objects)?;
             }
         }
-        Some(other) => anyhow::bail!("unsupported --format {other:?}: table or json"),
     }
     Ok(ExitCode::SUCCESS)
 }
