@@ -197,3 +197,64 @@ fn ps_formats_and_filters() {
     let err = env.fails(&["ps", "--format", "{{.Nope}}"], 1);
     assert!(err.contains("unsupported field"), "{err}");
 }
+
+#[test]
+fn stop_uses_the_images_stopsignal_and_exec_takes_stdin() {
+    let env = Env::new();
+    let tar = common::base_rootfs();
+    env.ok(&[
+        "import",
+        "-c",
+        "STOPSIGNAL SIGUSR1",
+        tar.to_str().unwrap(),
+        "usr1",
+    ]);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "polite",
+        "usr1",
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; trap '' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
+    wait_until("the traps", || {
+        env.ok(&["logs", "polite"]).contains("ready")
+    });
+    env.ok(&["stop", "-t", "20", "polite"]);
+    assert_eq!(state(&env, "polite")["ExitCode"], 42);
+    // kill -s picks the signal.
+    env.ok(&["start", "polite"]);
+    wait_until("the traps again", || {
+        env.ok(&["logs", "polite"]).matches("ready").count() == 2
+    });
+    env.ok(&["kill", "-s", "USR1", "polite"]);
+    wait_until("the exit", || state(&env, "polite")["Status"] == "exited");
+    assert_eq!(state(&env, "polite")["ExitCode"], 42);
+    let err = env.fails(&["kill", "-s", "NOPE", "polite"], 1);
+    assert!(
+        err.contains("Invalid signal") || err.contains("is not running"),
+        "{err}"
+    );
+    // exec -i: this stdin to the process.
+    env.ok(&["start", "polite"]);
+    let mut child = env
+        .cmd(&[
+            "exec",
+            "-i",
+            "polite",
+            "sh",
+            "-c",
+            "read line; echo got-$line",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"input\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got-input\n");
+    env.ok(&["rm", "-f", "polite"]);
+}
