@@ -258,3 +258,19 @@ fn stop_uses_the_images_stopsignal_and_exec_takes_stdin() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "got-input\n");
     env.ok(&["rm", "-f", "polite"]);
 }
+
+#[test]
+fn a_deleted_store_takes_its_running_containers_with_it() {
+    let env = Env::new();
+    env.import_base("base");
+    let id = env.ok(&["run", "-d", "base", "sleep", "100"]);
+    let dir = env.root().join("strata/v1/containers").join(id.trim());
+    let monitor = std::fs::read_to_string(dir.join("monitor.pid")).unwrap();
+    let monitor = format!("/proc/{}", monitor.trim());
+    assert!(std::path::Path::new(&monitor).exists());
+    std::fs::remove_dir_all(env.root()).unwrap();
+    wait_until("the monitor to end", || {
+        !std::path::Path::new(&monitor).exists()
+            || std::fs::read_to_string(format!("{monitor}/stat")).is_ok_and(|s| s.contains(") Z "))
+    });
+}

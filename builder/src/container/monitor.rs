@@ -336,7 +336,26 @@ fn run_once(
             std::thread::spawn(move || pump(stream, fd, &hub, &log))
         })
         .collect();
+    // A container whose record disappeared under it (its store deleted) must not run on
+    // forever: the watchdog kills it. Through a pidfd, so never another process.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Ok(pidfd) = started.pidfd().try_clone_to_owned() {
+        let done = done.clone();
+        let record = c.dir(store).join("container.json");
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if !record.exists() {
+                    tracing::warn!("{} is gone: killing the container", record.display());
+                    let _ =
+                        rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+    }
     let status = started.wait();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
     for p in pumps {
         let _ = p.join();
     }
