@@ -26,7 +26,21 @@ impl Registry {
 
     /// Starts the registry; with `tls`, over HTTPS with a fresh self-signed certificate.
     pub fn start_with(user: Option<(&str, &str)>, tls: bool) -> Registry {
-        let dir = tempfile::tempdir().unwrap();
+        Registry::start_in(tempfile::tempdir().unwrap(), user, tls, None)
+    }
+
+    /// Starts the registry with `auth` as its `auth:` section (YAML, indented by two),
+    /// keeping its files in `dir`.
+    pub fn start_with_auth(dir: tempfile::TempDir, auth: &str) -> Registry {
+        Registry::start_in(dir, None, false, Some(auth))
+    }
+
+    fn start_in(
+        dir: tempfile::TempDir,
+        user: Option<(&str, &str)>,
+        tls: bool,
+        auth: Option<&str>,
+    ) -> Registry {
         let port = free_port();
         let mut config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
@@ -69,6 +83,9 @@ impl Registry {
                 "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
                 htpasswd.display()
             ));
+        }
+        if let Some(auth) = auth {
+            config.push_str(&format!("auth:\n{auth}"));
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
