@@ -27,8 +27,10 @@ pub struct Entry {
 /// Appends entries to a container's log, a line at a time per stream.
 #[derive(Debug)]
 pub struct LogWriter {
-    file: File,
+    file: std::io::BufWriter<File>,
     partial: [Vec<u8>; 2],
+    /// The time of the output being written (one clock read per chunk).
+    now: DateTime<Utc>,
 }
 
 impl LogWriter {
@@ -40,13 +42,16 @@ impl LogWriter {
             .open(path)
             .map_err(ContainerError::io(format!("open {}", path.display())))?;
         Ok(LogWriter {
-            file,
+            file: std::io::BufWriter::with_capacity(64 * 1024, file),
             partial: [Vec::new(), Vec::new()],
+            now: Utc::now(),
         })
     }
 
-    /// Adds output of `stream` (0 stdout, 1 stderr); complete lines are written at once.
+    /// Adds output of `stream` (0 stdout, 1 stderr); complete lines are written (and
+    /// flushed to the file) at once.
     pub fn write(&mut self, stream: usize, mut bytes: &[u8]) {
+        self.now = Utc::now();
         while !bytes.is_empty() {
             let buf = &mut self.partial[stream];
             match bytes.iter().position(|b| *b == b'\n') {
@@ -64,32 +69,75 @@ impl LogWriter {
                 }
             }
         }
+        self.flush_file();
+    }
+
+    fn flush_file(&mut self) {
+        if let Err(e) = self.file.flush() {
+            tracing::warn!("container log: {e}");
+        }
     }
 
     /// Writes what is left of unfinished lines (at the end of the output).
     pub fn finish(&mut self) {
+        self.now = Utc::now();
         self.flush_stream(0);
         self.flush_stream(1);
+        self.flush_file();
     }
 
     fn flush_stream(&mut self, stream: usize) {
-        let buf = std::mem::take(&mut self.partial[stream]);
-        if buf.is_empty() {
+        if self.partial[stream].is_empty() {
             return;
         }
-        let entry = Entry {
-            log: String::from_utf8_lossy(&buf).into_owned(),
-            stream: if stream == 0 { "stdout" } else { "stderr" }.into(),
-            time: Utc::now(),
-        };
-        if let Ok(mut line) = serde_json::to_vec(&entry) {
-            line.push(b'\n');
-            // Logging must never stop the container: a full disk loses log lines only.
-            if let Err(e) = self.file.write_all(&line) {
-                tracing::warn!("container log: {e}");
-            }
+        // Written by hand (one buffer, no per-line allocation): a chatty container's
+        // output rate must not be bounded by its log.
+        let mut line = Vec::with_capacity(self.partial[stream].len() + 80);
+        line.extend_from_slice(b"{\"log\":\"");
+        match std::str::from_utf8(&self.partial[stream]) {
+            Ok(text) => escape_json(text, &mut line),
+            Err(_) => escape_json(&String::from_utf8_lossy(&self.partial[stream]), &mut line),
+        }
+        line.extend_from_slice(b"\",\"stream\":\"");
+        line.extend_from_slice(if stream == 0 { b"stdout" } else { b"stderr" });
+        line.extend_from_slice(b"\",\"time\":\"");
+        line.extend_from_slice(
+            self.now
+                .to_rfc3339_opts(SecondsFormat::Nanos, true)
+                .as_bytes(),
+        );
+        line.extend_from_slice(b"\"}\n");
+        self.partial[stream].clear();
+        // Logging must never stop the container: a full disk loses log lines only.
+        if let Err(e) = self.file.write_all(&line) {
+            tracing::warn!("container log: {e}");
         }
     }
+}
+
+/// Appends `text` as the inside of a JSON string.
+fn escape_json(text: &str, out: &mut Vec<u8>) {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 /// What `logs` shows.
@@ -223,6 +271,7 @@ mod tests {
         w.write(0, b"hello\nwor");
         w.write(1, b"oops\n");
         w.write(0, b"ld\n");
+        w.write(1, b"q\"uote\\ \x01\t\r\xff\n");
         w.write(0, b"end");
         w.finish();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -240,6 +289,7 @@ mod tests {
                 ("stdout", "hello\n"),
                 ("stderr", "oops\n"),
                 ("stdout", "world\n"),
+                ("stderr", "q\"uote\\ \u{1}\t\r\u{fffd}\n"),
                 ("stdout", "end")
             ]
         );
