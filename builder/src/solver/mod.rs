@@ -152,7 +152,9 @@ pub struct BuildShared<'a> {
     sandbox: Sandbox,
     progress: &'a dyn Progress,
     context: OnceLock<Result<ContextView, String>>,
-    stat_cache: StatCache,
+    /// Loaded on a thread of its own while the context is walked; see [`Self::stat_cache`].
+    stat_cache: OnceLock<StatCache>,
+    stat_loader: Mutex<Option<std::thread::JoinHandle<StatCache>>>,
     step_counter: Mutex<usize>,
     counts: Mutex<(usize, usize)>,
     graph: BuildGraph,
@@ -185,6 +187,20 @@ impl<'a> BuildShared<'a> {
                 .map_err(|e| e.to_string())
         });
         view.as_ref().map_err(|e| SolveError::Context(e.clone()))
+    }
+
+    /// The stat cache of this context (waits for its loading thread the first time).
+    pub(crate) fn stat_cache(&self) -> &StatCache {
+        self.stat_cache.get_or_init(|| {
+            let loader = self
+                .stat_loader
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            loader
+                .and_then(|h| h.join().ok())
+                .unwrap_or_default()
+        })
     }
 
     fn next_step_id(&self) -> usize {
@@ -237,11 +253,11 @@ pub fn build(
             .with_state_dir(store.metadata_dir().join("sandbox")),
         progress,
         context: OnceLock::new(),
-        stat_cache: if request.remember_context {
-            StatCache::load(&stat_path)
-        } else {
-            StatCache::new()
-        },
+        stat_cache: OnceLock::new(),
+        stat_loader: Mutex::new(request.remember_context.then(|| {
+            let path = stat_path.clone();
+            std::thread::spawn(move || StatCache::load(&path))
+        })),
         step_counter: Mutex::new(0),
         counts: Mutex::new((0, 0)),
         graph,
@@ -252,9 +268,11 @@ pub fn build(
         .get(&target)
         .ok_or_else(|| SolveError::Internal("the target stage was not built".into()))?;
     let (manifest, id) = export::export(&shared, result)?;
-    if shared.context.get().is_some() && request.remember_context {
-        // Best effort: a lost stat cache only costs re-reading files next time.
-        let _ = shared.stat_cache.save(&stat_path);
+    if let (Some(_), Some(cache)) = (shared.context.get(), shared.stat_cache.get()) {
+        if request.remember_context {
+            // Best effort: a lost stat cache only costs re-reading files next time.
+            let _ = cache.save(&stat_path);
+        }
     }
     drop(lease);
     let (cached_steps, executed_steps) = *shared.counts.lock().unwrap_or_else(|e| e.into_inner());

@@ -97,7 +97,7 @@ pub fn source_digests(env: &OpEnv<'_>, plan: &RunPlan) -> Result<Vec<String>, So
                 let selected = view
                     .select(std::slice::from_ref(&source_path(mount)))
                     .map_err(SolveError::context)?;
-                view.digest(&selected, &shared.stat_cache)
+                view.digest(&selected, shared.stat_cache())
                     .map_err(SolveError::context)?
                     .to_string()
             }

@@ -273,7 +273,7 @@ impl Op for CopyOp {
         let digest = match &step.source {
             Some(Source::Context) | None => {
                 let view = env.ctx.shared.context()?;
-                copy::source_digest(&self.copy, view, &env.ctx.shared.stat_cache)?
+                copy::source_digest(&self.copy, view, env.ctx.shared.stat_cache())?
             }
             Some(Source::Stage(i)) => env.stage(*i)?.key.digest().to_string(),
             Some(Source::Image(r)) => image_result(env.ctx.shared.store, r)?
