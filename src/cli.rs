@@ -177,6 +177,8 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(commands::network::NetworkCommand),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(commands::stats::StatsArgs),
     /// Inspect strata's internals
     #[command(subcommand)]
     Debug(commands::debug::DebugCommand),

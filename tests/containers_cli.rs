@@ -693,6 +693,7 @@ fn on_pty(env: &Env, args: &[&str], input: &[&[u8]]) -> (Option<i32>, String) {
     }
     let mut child = std::process::Command::new("script")
         .args(["-qefc", &line, "/dev/null"])
+        .env("STRATA_DEFAULT_NETWORK", "none")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

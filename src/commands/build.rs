@@ -74,6 +74,27 @@ pub struct BuildArgs {
     /// Network of RUN steps without RUN --network: default (loopback only for now), none, host
     #[arg(long, value_enum, default_value_t = NetworkArg::Default)]
     network: NetworkArg,
+    /// Memory limit of each RUN step (e.g. 512m)
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long)]
+    memory_swap: Option<String>,
+    /// Limit the CPU CFS (Completely Fair Scheduler) quota of RUN steps
+    #[arg(long)]
+    cpu_quota: Option<i64>,
+    /// Limit the CPU CFS period of RUN steps
+    #[arg(long)]
+    cpu_period: Option<u64>,
+    /// Number of CPUs of RUN steps
+    #[arg(long)]
+    cpus: Option<String>,
+    /// CPU shares (relative weight) of RUN steps
+    #[arg(short = 'c', long)]
+    cpu_shares: Option<u64>,
+    /// Ulimit options of RUN steps (NAME=SOFT[:HARD])
+    #[arg(long = "ulimit")]
+    ulimits: Vec<String>,
     /// Output destination: type=oci|docker,dest=FILE, type=tar,dest=FILE, type=local,dest=DIR
     #[arg(short = 'o', long = "output", value_name = "type=TYPE,dest=PATH")]
     outputs: Vec<String>,
@@ -370,6 +391,22 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
             NetworkArg::Default => strata_builder::sandbox::NetworkMode::Default,
             NetworkArg::None => strata_builder::sandbox::NetworkMode::None,
             NetworkArg::Host => strata_builder::sandbox::NetworkMode::Host,
+        },
+        limits: strata_builder::sandbox::Limits {
+            resources: crate::commands::resources::parse(
+                args.memory.as_deref(),
+                args.memory_swap.as_deref(),
+                args.cpus.as_deref(),
+                args.cpu_quota,
+                args.cpu_period,
+                args.cpu_shares,
+                None,
+            )?,
+            ulimits: args
+                .ulimits
+                .iter()
+                .map(|u| strata_builder::sandbox::Ulimit::parse(u))
+                .collect::<Result<_, _>>()?,
         },
         cancel: strata_builder::sandbox::CancelToken::new(),
     };

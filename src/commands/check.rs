@@ -55,6 +55,17 @@ pub fn run(global: &Global, args: CheckArgs) -> anyhow::Result<ExitCode> {
     for path in &report.container_garbage {
         println!("garbage: incomplete container {}", path.display());
     }
+    let containers = strata_builder::container::ContainerStore::new(store.clone());
+    let left = strata_builder::container::network::leftovers(&containers, args.repair)?;
+    for i in &left.interfaces {
+        println!("garbage: network interface {i}");
+    }
+    for (net, id) in &left.addresses {
+        println!("garbage: address of dead container {id} on network {net}");
+    }
+    for c in &left.cgroups {
+        println!("garbage: cgroup strata/{c}");
+    }
     if let Some(repair) = &report.repaired {
         println!(
             "repaired: removed {} files ({}), dropped {} image entries",
@@ -63,7 +74,10 @@ pub fn run(global: &Global, args: CheckArgs) -> anyhow::Result<ExitCode> {
             repair.entries_removed.len()
         );
     }
-    let status = match (report.is_consistent(), report.has_garbage()) {
+    let status = match (
+        report.is_consistent(),
+        report.has_garbage() || !left.is_empty(),
+    ) {
         (true, false) => "store is clean",
         (true, true) if args.repair => "store is consistent; garbage removed",
         (true, true) => "store is consistent; garbage found (run with --repair to remove it)",

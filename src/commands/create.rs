@@ -32,9 +32,48 @@ pub struct CreateArgs {
     /// Bind mount a volume (HOST:CONTAINER[:ro]); `-v` works too
     #[arg(long = "volume", value_name = "LIST")]
     pub volume: Vec<String>,
-    /// Connect a container to a network: none (default) or host
+    /// Connect a container to a network: bridge (default), a network's name, host or none
     #[arg(long, alias = "net", value_name = "NETWORK")]
     pub network: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "LIST")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Publish a container's port to the host ([IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]; IP 127.0.0.1 by default)
+    #[arg(short = 'p', long = "publish", value_name = "LIST")]
+    pub publish: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "LIST")]
+    pub add_host: Vec<String>,
+    /// Memory limit (e.g. 32m)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long)]
+    pub cpu_quota: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<u64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    /// Ulimit options (NAME=SOFT[:HARD])
+    #[arg(long = "ulimit")]
+    pub ulimit: Vec<String>,
     /// Container host name
     #[arg(long)]
     pub hostname: Option<String>,
@@ -61,8 +100,8 @@ pub struct CreateArgs {
 
 impl CreateArgs {
     /// The library's options (`auto_remove` from `run --rm`).
-    pub fn options(&self, auto_remove: bool) -> CreateOptions {
-        CreateOptions {
+    pub fn options(&self, auto_remove: bool) -> anyhow::Result<CreateOptions> {
+        Ok(CreateOptions {
             image: self.image.clone(),
             name: self.name.clone(),
             cmd: self.command.clone(),
@@ -78,13 +117,28 @@ impl CreateArgs {
             tty: self.tty,
             open_stdin: self.interactive,
             auto_remove,
-        }
+            network_aliases: self.network_alias.clone(),
+            ip: self.ip.clone(),
+            publish: self.publish.clone(),
+            dns: self.dns.clone(),
+            add_hosts: self.add_host.clone(),
+            resources: super::resources::parse(
+                self.memory.as_deref(),
+                self.memory_swap.as_deref(),
+                self.cpus.as_deref(),
+                self.cpu_quota,
+                self.cpu_period,
+                self.cpu_shares,
+                self.pids_limit,
+            )?,
+            ulimits: self.ulimit.clone(),
+        })
     }
 }
 
 pub fn run(global: &Global, args: CreateArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(global)?;
-    let c = create(&store, &args.options(false))?;
+    let c = create(&store, &args.options(false)?)?;
     println!("{}", c.id());
     Ok(ExitCode::SUCCESS)
 }
@@ -92,7 +146,21 @@ pub fn run(global: &Global, args: CreateArgs) -> anyhow::Result<ExitCode> {
 /// docker's `-v` is taken by the global `--verbose`: before parsing, `-v X` / `-vX` among
 /// the options of `create` and `run` (up to the image) become `--volume X`.
 pub fn rewrite_volume_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    const LONG_WITH_VALUE: [&str; 12] = [
+    const LONG_WITH_VALUE: [&str; 26] = [
+        "--pids-limit",
+        "--ulimit",
+        "--network-alias",
+        "--net-alias",
+        "--ip",
+        "--publish",
+        "--dns",
+        "--add-host",
+        "--memory",
+        "--memory-swap",
+        "--cpus",
+        "--cpu-quota",
+        "--cpu-period",
+        "--cpu-shares",
         "--name",
         "--env",
         "--env-file",
@@ -152,7 +220,7 @@ pub fn rewrite_volume_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
                 rest[j] = format!("--volume={v}").into();
             } else if a.starts_with('-') && a.len() > 1 {
                 // A cluster ending in an option that takes a value takes the next word.
-                if a.len() == 2 && "ewu".contains(&a[1..]) {
+                if a.len() == 2 && "ewupmc".contains(&a[1..]) {
                     j += 1;
                 }
             } else {

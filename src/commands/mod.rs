@@ -28,12 +28,14 @@ pub mod prune;
 pub mod ps;
 pub mod pull;
 pub mod push;
+pub mod resources;
 pub mod restart;
 pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
 pub mod start;
+pub mod stats;
 pub mod stop;
 pub mod tag;
 pub mod top;
@@ -89,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Container(ContainerCommand::Export(args)) => export::run(&global, args),
         Command::ContainerMonitor(args) => container_monitor::run(&global, args),
         Command::Network(cmd) => network::run(&global, cmd),
+        Command::Stats(args) => stats::run(&global, args),
     }
 }
 

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use strata_builder::container::{network, ContainerStore};
 use strata_builder::net;
 use strata_cache::network::{CreateNetwork, Network, Subnet};
 use strata_cache::Store;
@@ -22,6 +23,10 @@ pub enum NetworkCommand {
     Ls(LsArgs),
     /// Display detailed information on one or more networks
     Inspect(InspectArgs),
+    /// Connect a container to a network
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(DisconnectArgs),
     /// Remove one or more networks
     #[command(visible_alias = "remove")]
     Rm(RmArgs),
@@ -82,6 +87,33 @@ pub struct InspectArgs {
     format: Option<String>,
 }
 
+/// `network connect`.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// IPv4 address (e.g., "172.30.100.104")
+    #[arg(long)]
+    ip: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "alias")]
+    aliases: Vec<String>,
+    /// Network
+    network: String,
+    /// Container
+    container: String,
+}
+
+/// `network disconnect`.
+#[derive(Debug, Args)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short, long)]
+    force: bool,
+    /// Network
+    network: String,
+    /// Container
+    container: String,
+}
+
 /// `network rm`.
 #[derive(Debug, Args)]
 pub struct RmArgs {
@@ -111,6 +143,23 @@ pub fn run(global: &Global, cmd: NetworkCommand) -> anyhow::Result<ExitCode> {
         NetworkCommand::Create(a) => create(&store, a),
         NetworkCommand::Ls(a) => ls(&store, a),
         NetworkCommand::Inspect(a) => inspect(&store, a),
+        NetworkCommand::Connect(a) => {
+            let ip =
+                a.ip.as_deref()
+                    .map(|i| {
+                        i.parse()
+                            .with_context(|| format!("invalid IPv4 address: {i}"))
+                    })
+                    .transpose()?;
+            let containers = ContainerStore::new(store.clone());
+            network::connect(&containers, &a.network, &a.container, ip, a.aliases)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        NetworkCommand::Disconnect(a) => {
+            let containers = ContainerStore::new(store.clone());
+            network::disconnect(&containers, &a.network, &a.container, a.force)?;
+            Ok(ExitCode::SUCCESS)
+        }
         NetworkCommand::Rm(a) => rm(&store, a),
         NetworkCommand::Prune(a) => prune(&store, a),
     }
@@ -260,7 +309,8 @@ fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {
 /// docker's `network inspect` object.
 pub fn inspect_json(n: &Network) -> Value {
     let mut containers = Map::new();
-    for (id, ep, a) in n.active() {
+    // An address whose holder died (kill -9) is free: not shown.
+    for (id, ep, a) in n.active().filter(|(_, _, a)| a.holder.alive()) {
         let prefix = n.subnet.map(|s| s.prefix()).unwrap_or(32);
         containers.insert(
             id.clone(),

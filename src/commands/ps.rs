@@ -201,13 +201,14 @@ pub fn run(global: &Global, args: PsArgs) -> anyhow::Result<ExitCode> {
                         "RunningFor": r[3],
                         "Status": r[4],
                         "State": c.state.status.as_str(),
-                        "Ports": "",
+                        "Ports": c.config.publish.iter().map(|p| format!("{}:{}->{}/{}", p.host_ip, p.host_port, p.container_port, p.proto)).collect::<Vec<_>>().join(", "),
                         "Names": r[6],
                         "Labels": join(c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()),
                         "Mounts": join(c.config.volumes.iter().map(|v| v.destination.clone()).collect()),
                         "Networks": match c.config.network {
                             strata_builder::container::Network::None => "none",
                             strata_builder::container::Network::Host => "host",
+                            strata_builder::container::Network::Bridge => c.config.network_mode.as_str(),
                         },
                     })
                 })

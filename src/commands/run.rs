@@ -25,7 +25,7 @@ pub struct RunArgs {
 pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(global)?;
     let containers = ContainerStore::new(store.clone());
-    let c = create(&store, &args.create.options(args.rm))?;
+    let c = create(&store, &args.create.options(args.rm)?)?;
     let attach = !args.detach;
     let stdin = attach && args.create.interactive;
     match launch(&containers, &c, &strata_exe()?, attach, stdin) {

@@ -38,6 +38,9 @@ impl Env {
         let mut cmd = Command::new(strata_bin());
         cmd.arg("--root").arg(self.root()).args(args);
         cmd.env_remove("STRATA_ROOT");
+        // Containers get loopback only unless a test asks for a network: only tests in a
+        // network namespace of their own (see `netns`) make bridges and veths.
+        cmd.env("STRATA_DEFAULT_NETWORK", "none");
         cmd
     }
 

@@ -44,6 +44,30 @@ pub struct CreateOptions {
     pub open_stdin: bool,
     /// `--rm`.
     pub auto_remove: bool,
+    /// `--network-alias`.
+    pub network_aliases: Vec<String>,
+    /// `--ip`.
+    pub ip: Option<String>,
+    /// `-p`.
+    pub publish: Vec<String>,
+    /// `--dns`.
+    pub dns: Vec<String>,
+    /// `--add-host`.
+    pub add_hosts: Vec<String>,
+    /// `--memory`, `--cpus`, ... (already parsed).
+    pub resources: crate::cgroup::Resources,
+    /// `--ulimit`.
+    pub ulimits: Vec<String>,
+}
+
+/// The network of a container created without `--network`: `bridge` as docker, unless
+/// `STRATA_DEFAULT_NETWORK` names another (`none` keeps a test suite off the host's
+/// network).
+pub fn default_network() -> String {
+    std::env::var("STRATA_DEFAULT_NETWORK")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "bridge".into())
 }
 
 /// Creates a container from `opts` and returns it (state `created`).
@@ -55,15 +79,88 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Container> {
             "Conflicting options: --restart and --rm".into(),
         ));
     }
-    let network = match opts.network.as_deref() {
-        None | Some("none") | Some("default") | Some("bridge") => Network::None,
-        Some("host") => Network::Host,
-        Some(other) => {
-            return Err(ContainerError::Invalid(format!(
-                "network {other} not found (strata supports none and host)"
-            )))
-        }
+    let network_mode = match opts.network.as_deref() {
+        None | Some("default") => default_network(),
+        Some(n) => n.to_string(),
     };
+    let network = match network_mode.as_str() {
+        "none" => Network::None,
+        "host" => Network::Host,
+        _ => Network::Bridge,
+    };
+    // The network must exist before anything is created.
+    let joined = match network {
+        Network::Bridge => Some(
+            store
+                .networks()
+                .map_err(net_err)?
+                .find(&network_mode)
+                .map_err(net_err)?,
+        ),
+        _ => None,
+    };
+    if joined.as_ref().is_none_or(|n| n.builtin) {
+        if opts.ip.is_some() {
+            return Err(ContainerError::Invalid(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        if !opts.network_aliases.is_empty() {
+            return Err(ContainerError::Invalid(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            ));
+        }
+    }
+    let ip: Option<std::net::Ipv4Addr> = opts
+        .ip
+        .as_deref()
+        .map(|i| {
+            i.parse()
+                .map_err(|_| ContainerError::Invalid(format!("invalid IPv4 address: {i}")))
+        })
+        .transpose()?;
+    let publish = opts
+        .publish
+        .iter()
+        .map(|p| crate::net::proxy::PortMapping::parse(p).map_err(ContainerError::Invalid))
+        .collect::<Result<Vec<_>>>()?;
+    if !publish.is_empty() && network != Network::Bridge {
+        return Err(ContainerError::Invalid(format!(
+            "published ports need a bridge network, not {network_mode}"
+        )));
+    }
+    let ulimits = opts
+        .ulimits
+        .iter()
+        .map(|u| crate::sandbox::Ulimit::parse(u))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    opts.resources
+        .validate()
+        .map_err(|e| ContainerError::Invalid(e.to_string()))?;
+    if !opts.resources.is_empty() {
+        // Ask the kernel now, on a cgroup made for the question: a limit it refuses (or a
+        // host without cgroups) fails the create, and nothing is left.
+        let probe = format!("probe-{}", hex::encode(rand::random::<[u8; 8]>()));
+        match crate::cgroup::Cgroup::create(&probe, &opts.resources) {
+            Ok(cg) => {
+                if let Some(cg) = cg {
+                    cg.remove();
+                }
+            }
+            Err(e) => return Err(ContainerError::Invalid(e.to_string())),
+        }
+    }
+    for h in &opts.add_hosts {
+        match h.split_once(':') {
+            Some((n, a)) if !n.is_empty() && a.parse::<std::net::IpAddr>().is_ok() => {}
+            _ => {
+                return Err(ContainerError::Invalid(format!(
+                "invalid argument \"{h}\" for \"--add-host\" flag: bad format for add-host: {h:?}"
+            )))
+            }
+        }
+    }
     let volumes = opts
         .volumes
         .iter()
@@ -125,6 +222,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Container> {
         auto_remove: opts.auto_remove,
         stop_signal: cfg.stop_signal.clone().unwrap_or_default(),
         labels: cfg.labels.clone().unwrap_or_default(),
+        network_mode: network_mode.clone(),
+        publish,
+        dns: opts.dns.clone(),
+        extra_hosts: opts.add_hosts.clone(),
+        resources: opts.resources.clone(),
+        ulimits,
     };
     if !config.workdir.is_empty() && !config.workdir.starts_with('/') {
         return Err(ContainerError::Invalid(format!(
@@ -175,7 +278,28 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Container> {
             Err(e) => return Err(e.into()),
         }
     }
+    if let Some(net) = joined {
+        let connected = store.networks().and_then(|n| {
+            n.update(|s| {
+                s.connect(
+                    &net.id,
+                    &id.hex(),
+                    &record.name,
+                    opts.network_aliases.clone(),
+                    ip,
+                )
+            })
+        });
+        if let Err(e) = connected {
+            let _ = store.remove_container(&id);
+            return Err(net_err(e));
+        }
+    }
     ContainerStore::new(store.clone()).get(&id)
+}
+
+fn net_err(e: strata_cache::network::NetworkError) -> ContainerError {
+    ContainerError::Invalid(e.to_string())
 }
 
 /// Applies `KEY=VALUE` (or `KEY`, from this process's environment) to `env`, replacing an

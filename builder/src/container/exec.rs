@@ -3,7 +3,7 @@
 
 use super::attach::RawTerminal;
 use super::start::process;
-use super::{pause, ContainerError, ContainerStore, Result, Status};
+use super::{ContainerError, ContainerStore, Result, Status};
 use crate::sandbox::{open_pty, ContainerStdio, Runtime, Sandbox};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -86,9 +86,12 @@ pub fn exec(containers: &ContainerStore, query: &str, opts: &ExecOptions) -> Res
     if opts.tty && !proc.env.iter().any(|e| e.starts_with("TERM=")) {
         proc.env.push("TERM=xterm".into());
     }
-    let cgroup_procs = pause::Freezer::detect()
-        .map(|f| f.cgroup(c.id()).join("cgroup.procs"))
-        .filter(|p| p.exists());
+    let cgroup_procs: Vec<_> = crate::cgroup::Cgroup::at(&c.id().hex())
+        .map(|cg| cg.procs_files())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect();
     let sandbox = Sandbox::new(Runtime::Embedded);
     if opts.detach {
         let stdio = ContainerStdio {
@@ -96,7 +99,7 @@ pub fn exec(containers: &ContainerStore, query: &str, opts: &ExecOptions) -> Res
             stdout: devnull()?,
             stderr: devnull()?,
             tty: false,
-            cgroup_procs,
+            cgroup_procs: cgroup_procs.clone(),
         };
         sandbox.exec(c.state.pid, &proc, stdio)?.detach();
         return Ok(None);
@@ -111,7 +114,7 @@ pub fn exec(containers: &ContainerStore, query: &str, opts: &ExecOptions) -> Res
             stdout: dup(std::io::stdout())?,
             stderr: dup(std::io::stderr())?,
             tty: false,
-            cgroup_procs,
+            cgroup_procs: cgroup_procs.clone(),
         };
         let started = sandbox.exec(c.state.pid, &proc, stdio)?;
         return Ok(Some(started.wait()?.code()));

@@ -66,7 +66,36 @@ pub fn inspect_json(store: &Store, c: &Container) -> Value {
     let network = match cfg.network {
         super::Network::None => "none",
         super::Network::Host => "host",
+        super::Network::Bridge => cfg.network_mode.as_str(),
     };
+    let mut networks = serde_json::Map::new();
+    for (n, ep) in super::network::settings(store, c) {
+        let active = ep.active.as_ref();
+        networks.insert(
+            n.name.clone(),
+            json!({
+                "IPAMConfig": ep.requested_ip.map(|ip| json!({"IPv4Address": ip.to_string()})),
+                "Aliases": if ep.aliases.is_empty() { Value::Null } else { json!(ep.aliases) },
+                "NetworkID": n.id,
+                "EndpointID": active.map(|a| a.endpoint_id.clone()).unwrap_or_default(),
+                "Gateway": if active.is_some() { n.gateway.map(|g| g.to_string()).unwrap_or_default() } else { String::new() },
+                "IPAddress": active.map(|a| a.ip.to_string()).unwrap_or_default(),
+                "IPPrefixLen": if active.is_some() { n.subnet.map(|s| s.prefix()).unwrap_or(0) } else { 0 },
+                "MacAddress": active.map(|a| a.mac.clone()).unwrap_or_default(),
+            }),
+        );
+    }
+    let ports: serde_json::Map<String, Value> = cfg
+        .publish
+        .iter()
+        .map(|p| {
+            (
+                format!("{}/{}", p.container_port, p.proto),
+                json!([{"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}]),
+            )
+        })
+        .collect();
+    let r = &cfg.resources;
     json!({
         "Id": c.id().hex(),
         "Created": c.record.created.to_rfc3339_opts(SecondsFormat::Nanos, true),
@@ -94,6 +123,17 @@ pub fn inspect_json(store: &Store, c: &Container) -> Value {
         "HostConfig": {
             "Binds": if binds.is_empty() { Value::Null } else { json!(binds) },
             "NetworkMode": network,
+            "PortBindings": ports,
+            "Memory": r.memory.unwrap_or(0),
+            "MemorySwap": r.memory_swap.unwrap_or(0),
+            "NanoCpus": match (r.cpu_quota, r.cpu_period) { (Some(q), Some(p)) if p > 0 => q * 1_000_000_000 / p as i64, _ => 0 },
+            "CpuQuota": r.cpu_quota.unwrap_or(0),
+            "CpuPeriod": r.cpu_period.unwrap_or(0),
+            "CpuShares": r.cpu_shares.unwrap_or(0),
+            "PidsLimit": r.pids_limit,
+            "Ulimits": cfg.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
+            "Dns": cfg.dns,
+            "ExtraHosts": if cfg.extra_hosts.is_empty() { Value::Null } else { json!(cfg.extra_hosts) },
             "RestartPolicy": { "Name": restart_name, "MaximumRetryCount": max_retry },
             "AutoRemove": cfg.auto_remove,
             "Privileged": false,
@@ -109,6 +149,7 @@ pub fn inspect_json(store: &Store, c: &Container) -> Value {
             },
         },
         "Mounts": mounts,
+        "NetworkSettings": { "Networks": networks },
         "Config": {
             "Hostname": cfg.hostname,
             "User": cfg.user,

@@ -61,6 +61,7 @@ pub mod inspect;
 pub mod logs;
 pub mod monitor;
 pub mod names;
+pub mod network;
 pub mod pause;
 pub mod protocol;
 pub mod ps;
@@ -172,6 +173,9 @@ pub enum Network {
     None,
     /// The host's network.
     Host,
+    /// Own network namespace with an interface on each bridge network the container is
+    /// connected to (the endpoints of [`strata_cache::network`]), wired by [`crate::net`].
+    Bridge,
 }
 
 /// `--restart`.
@@ -251,6 +255,24 @@ pub struct ContainerConfig {
     /// The image's labels.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `--network` as given (`bridge` by default): docker's `HostConfig.NetworkMode`.
+    #[serde(default)]
+    pub network_mode: String,
+    /// `-p` published ports, served by the monitor's proxy.
+    #[serde(default)]
+    pub publish: Vec<crate::net::proxy::PortMapping>,
+    /// `--dns` servers (the host's resolv.conf when empty).
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// `--add-host NAME:IP` entries for /etc/hosts.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    /// `--memory`, `--cpus`, `--pids-limit`, ...: the container's cgroup limits.
+    #[serde(default)]
+    pub resources: crate::cgroup::Resources,
+    /// `--ulimit`.
+    #[serde(default)]
+    pub ulimits: Vec<crate::sandbox::Ulimit>,
 }
 
 impl ContainerConfig {

@@ -16,7 +16,9 @@
 use super::logs::LogWriter;
 use super::protocol::{short_socket_path, Frame};
 use super::start::run_spec;
-use super::{pause, Container, ContainerError, ContainerStore, RestartPolicy, Result, Status};
+use super::{
+    network, pause, Container, ContainerError, ContainerStore, RestartPolicy, Result, Status,
+};
 use crate::sandbox::{self, ContainerStdio, Runtime, Sandbox, SandboxError};
 use chrono::Utc;
 use std::fs::File;
@@ -297,10 +299,27 @@ fn run_once(
         }
     }
     let mut stdio = stdio;
-    if let Some(freezer) = pause::Freezer::detect() {
-        match freezer.create(&id) {
-            Ok(procs) => stdio.cgroup_procs = Some(procs),
-            Err(e) => tracing::warn!("no cgroup for container {id} (pause will not work): {e}"),
+    // The container's cgroup: its limits, stats, OOM record and freezer. Without cgroups
+    // a container with no limits runs without one (pause then says why it cannot).
+    let cgroup = match crate::cgroup::Cgroup::create(&id.hex(), &c.config.resources) {
+        Ok(cg) => cg,
+        Err(e) => return Err(fail(ContainerError::Invalid(e.to_string()), report)),
+    };
+    if let Some(cg) = &cgroup {
+        stdio.cgroup_procs = cg.procs_files();
+    }
+    let wired = match network::wire(store, c) {
+        Ok(w) => w,
+        Err(e) => return Err(fail(e, report)),
+    };
+    if let Some(w) = &wired {
+        spec.network = crate::sandbox::NetworkMode::Join(w.netns_path());
+        match network::hosts(store, c) {
+            Ok(h) => spec.hosts = h,
+            Err(e) => {
+                network::unwire(store, c, wired.expect("wired"));
+                return Err(fail(e, report));
+            }
         }
     }
     let sandbox = Sandbox::new(Runtime::Embedded).with_state_dir(c.dir(store).join("run"));
@@ -308,6 +327,9 @@ fn run_once(
         Ok(s) => s,
         Err(e) => {
             *hub.stdin.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            if let Some(w) = wired {
+                network::unwire(store, c, w);
+            }
             return Err(fail(e.into(), report));
         }
     };
@@ -323,6 +345,12 @@ fn run_once(
     });
     if let Err(e) = recorded {
         tracing::warn!("record container {id} as running: {e}");
+    }
+    if let Some(w) = &wired {
+        // The others on its networks learn its name.
+        for n in w.network_ids() {
+            network::refresh(containers, &n);
+        }
     }
     if let Some(mut r) = report.take() {
         let _ = writeln!(r, "started {pid}");
@@ -371,8 +399,13 @@ fn run_once(
             137
         }
     };
+    let oom = cgroup.as_ref().is_some_and(|cg| cg.oom_killed());
+    if let Some(w) = wired {
+        network::unwire(store, c, w);
+    }
     let _ = containers.update_state(&id, |s| {
         s.status = Status::Exited;
+        s.oom_killed = oom;
         s.exit_code = code;
         s.pid = 0;
         s.finished_at = Some(Utc::now());
@@ -402,7 +435,7 @@ fn open_stdio(c: &Container, hub: &Hub) -> Result<(ContainerStdio, Vec<(usize, O
             stdout: dup(&slave)?,
             stderr: slave,
             tty: true,
-            cgroup_procs: None,
+            cgroup_procs: Vec::new(),
         };
         return Ok((stdio, vec![(0, reader)]));
     }
@@ -422,7 +455,7 @@ fn open_stdio(c: &Container, hub: &Hub) -> Result<(ContainerStdio, Vec<(usize, O
         stdout: out_w,
         stderr: err_w,
         tty: false,
-        cgroup_procs: None,
+        cgroup_procs: Vec::new(),
     };
     Ok((stdio, vec![(0, out_r), (1, err_r)]))
 }

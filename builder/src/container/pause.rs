@@ -92,6 +92,10 @@ pub fn thaw_and_remove_cgroup(id: &ContainerId) {
             let _ = fs::remove_dir(&dir);
         }
     }
+    // The container's cgroup in the other hierarchies (v1: memory, pids, cpu, ...).
+    if let Some(cg) = crate::cgroup::Cgroup::at(&id.hex()) {
+        cg.remove();
+    }
 }
 
 /// `pause`: freezes every process of a running container.

@@ -8,6 +8,7 @@ use strata_cache::{ContainerId, Store};
 pub fn remove_dirs_and_record(store: &Store, id: &ContainerId) -> Result<()> {
     pause::thaw_and_remove_cgroup(id);
     store.remove_container(id)?;
+    super::network::forget(store, id);
     Ok(())
 }
 

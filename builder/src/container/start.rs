@@ -36,8 +36,9 @@ pub fn run_spec(store: &strata_cache::Store, c: &Container) -> Result<RunSpec> {
         upper: c.upper_dir(store),
         work: c.work_dir(store),
         process,
+        // A bridge-networked container's namespace is made and joined by its monitor.
         network: match c.config.network {
-            Network::None => NetworkMode::None,
+            Network::None | Network::Bridge => NetworkMode::None,
             Network::Host => NetworkMode::Host,
         },
         mounts: c
@@ -53,10 +54,12 @@ pub fn run_spec(store: &strata_cache::Store, c: &Container) -> Result<RunSpec> {
             })
             .collect(),
         hostname: hostname.clone(),
-        hosts: format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-        ),
-        resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        hosts: super::network::hosts(store, c)?,
+        resolv_conf: super::network::resolv_conf(c),
+        limits: crate::sandbox::Limits {
+            resources: Default::default(),
+            ulimits: c.config.ulimits.clone(),
+        },
     })
 }
 

@@ -36,9 +36,9 @@ pub struct ContainerStdio {
     pub stderr: OwnedFd,
     /// Standard input is a pty slave that becomes the controlling terminal.
     pub tty: bool,
-    /// `cgroup.procs` of a cgroup the process joins before it runs anything
-    /// (for the freezer).
-    pub cgroup_procs: Option<PathBuf>,
+    /// `cgroup.procs` files (one per v1 hierarchy, one on v2) of the cgroup the process
+    /// joins before it runs anything (limits, stats, the freezer).
+    pub cgroup_procs: Vec<PathBuf>,
 }
 
 /// A started container process.
@@ -131,7 +131,7 @@ impl Sandbox {
             last_cap(),
         )?;
         let mut first = Vec::new();
-        if let Some(procs) = &stdio.cgroup_procs {
+        for procs in &stdio.cgroup_procs {
             first.push(Op::JoinCgroup(path_cstr(procs)?));
         }
         if stdio.tty {
@@ -238,7 +238,7 @@ fn spawn_plan(
 /// a container's own process, and `execve`.
 pub fn exec_plan(pid: i32, process: &Process, stdio: &ContainerStdio) -> Result<Plan> {
     let mut ops = Vec::new();
-    if let Some(procs) = &stdio.cgroup_procs {
+    for procs in &stdio.cgroup_procs {
         ops.push(Op::JoinCgroup(path_cstr(procs)?));
     }
     let proc_dir = format!("/proc/{pid}");
@@ -357,7 +357,7 @@ mod tests {
             stdout: null(),
             stderr: null(),
             tty,
-            cgroup_procs: cgroup.map(PathBuf::from),
+            cgroup_procs: cgroup.map(PathBuf::from).into_iter().collect(),
         }
     }
 

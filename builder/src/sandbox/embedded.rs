@@ -27,6 +27,7 @@ pub(crate) fn run(
     dir: &RunDir,
     io: StepIo<'_>,
     cancel: &CancelToken,
+    cgroup_procs: &[std::path::PathBuf],
 ) -> Outcome {
     let (lowers, base) = match dir.lower_names(rootfs, true) {
         Ok(l) => l,
@@ -50,6 +51,16 @@ pub(crate) fn run(
         Ok(p) => p,
         Err(e) => return Outcome::failed(e),
     };
+    let mut plan = plan;
+    // The step joins its cgroup before anything else, so all it does is limited.
+    let mut joins = Vec::new();
+    for p in cgroup_procs {
+        match plan::path_cstr(p) {
+            Ok(c) => joins.push(Op::JoinCgroup(c)),
+            Err(e) => return Outcome::failed(e),
+        }
+    }
+    plan.ops.splice(0..0, joins);
     match start(&plan, io, cancel) {
         Ok(o) => o,
         Err(e) => Outcome::failed(e),

@@ -65,6 +65,63 @@ pub struct RunSpec {
     pub hosts: String,
     /// Content of `/etc/resolv.conf`, bind-mounted and never committed.
     pub resolv_conf: String,
+    /// Resource limits (`--ulimit`; `--memory`, `--cpus`, ... for RUN steps).
+    pub limits: Limits,
+}
+
+/// Limits of a step or container process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// cgroup limits. [`Sandbox::run`] puts the step in a cgroup of its own with them
+    /// (removed after the step); for [`Sandbox::start`] the caller makes the container's
+    /// cgroup (it outlives the start) and hands its `cgroup.procs` files in
+    /// [`ContainerStdio::cgroup_procs`], so these are ignored there.
+    pub resources: crate::cgroup::Resources,
+    /// `--ulimit` values, set with `setrlimit` before the process runs.
+    pub ulimits: Vec<Ulimit>,
+}
+
+/// One `--ulimit NAME=SOFT[:HARD]`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Ulimit {
+    /// docker's name: `nofile`, `nproc`, `core`, `stack`, ...
+    pub name: String,
+    /// Soft limit (-1: unlimited).
+    pub soft: i64,
+    /// Hard limit (-1: unlimited).
+    pub hard: i64,
+}
+
+impl Ulimit {
+    /// Parses `NAME=SOFT[:HARD]` as docker does.
+    pub fn parse(s: &str) -> Result<Ulimit> {
+        let bad =
+            |why: &str| SandboxError::InvalidSpec(format!("invalid ulimit argument: {s}: {why}"));
+        let (name, values) = s
+            .split_once('=')
+            .ok_or_else(|| bad("expected NAME=SOFT[:HARD]"))?;
+        if spec::rlimit_type(name).is_none() {
+            return Err(bad(&format!("invalid ulimit type: {name}")));
+        }
+        let num = |v: &str| {
+            v.parse::<i64>()
+                .map_err(|_| bad(&format!("invalid value {v:?}")))
+        };
+        let (soft, hard) = match values.split_once(':') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(values)?, num(values)?),
+        };
+        if soft != -1 && hard != -1 && soft > hard {
+            return Err(bad(&format!(
+                "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )));
+        }
+        Ok(Ulimit {
+            name: name.to_string(),
+            soft,
+            hard,
+        })
+    }
 }
 
 /// The step's process, resolved by the caller (USER, WORKDIR, ENV, SHELL applied).
@@ -84,8 +141,8 @@ pub struct Process {
     pub additional_gids: Vec<u32>,
 }
 
-/// The network of a RUN step (`RUN --network=`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// The network of a RUN step (`RUN --network=`) or a container.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum NetworkMode {
     /// A new network namespace with only the loopback interface, up.
     None,
@@ -95,11 +152,14 @@ pub enum NetworkMode {
     /// it is the same as [`NetworkMode::None`], loopback only.
     #[default]
     Default,
+    /// An existing network namespace, joined with `setns` (a container's, prepared with
+    /// its interfaces by [`crate::net`]); the path opens it (`/proc/PID/fd/N`).
+    Join(PathBuf),
 }
 
 impl NetworkMode {
-    /// Whether the step gets a network namespace of its own.
-    pub fn isolated(self) -> bool {
+    /// Whether the step gets a network namespace other than the caller's.
+    pub fn isolated(&self) -> bool {
         !matches!(self, NetworkMode::Host)
     }
 }
@@ -314,11 +374,20 @@ impl Sandbox {
         if cancel.is_cancelled() {
             return Err(SandboxError::Cancelled);
         }
+        if !spec.limits.resources.is_empty() && self.runtime != Runtime::Embedded {
+            return Err(SandboxError::Unsupported(
+                "cgroup limits with an external runtime".into(),
+            ));
+        }
+        // A cgroup of the step's own for its limits, gone with the step.
+        let cgroup = StepCgroup::create(&spec.limits.resources)?;
         let dir = rundir::RunDir::create(&self.state_dir, spec)?;
         let config = spec::build(spec, &dir.rootfs, &dir.hosts, &dir.resolv_conf)?;
         let rootfs = spec::RootfsMount::from_run_spec(spec, &dir);
         let outcome = match &self.runtime {
-            Runtime::Embedded => embedded::run(&config, &rootfs, &dir, io, cancel),
+            Runtime::Embedded => {
+                embedded::run(&config, &rootfs, &dir, io, cancel, &cgroup.procs_files())
+            }
             Runtime::External(path) => {
                 let state = self.state_dir.join("runtime-state");
                 external::run(path, &state, &dir, &config, &rootfs, io, cancel)
@@ -336,6 +405,33 @@ impl Sandbox {
             return Err(SandboxError::Cancelled);
         }
         Ok(status)
+    }
+}
+
+/// A RUN step's cgroup (when it has limits); removed on drop.
+struct StepCgroup(Option<crate::cgroup::Cgroup>);
+
+impl StepCgroup {
+    fn create(limits: &crate::cgroup::Resources) -> Result<StepCgroup> {
+        if limits.is_empty() {
+            return Ok(StepCgroup(None));
+        }
+        let name = format!("step-{}", hex::encode(rand::random::<[u8; 8]>()));
+        crate::cgroup::Cgroup::create(&name, limits)
+            .map(StepCgroup)
+            .map_err(|e| SandboxError::InvalidSpec(e.to_string()))
+    }
+
+    fn procs_files(&self) -> Vec<PathBuf> {
+        self.0.as_ref().map(|c| c.procs_files()).unwrap_or_default()
+    }
+}
+
+impl Drop for StepCgroup {
+    fn drop(&mut self) {
+        if let Some(c) = &self.0 {
+            c.remove();
+        }
     }
 }
 

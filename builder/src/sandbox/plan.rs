@@ -420,9 +420,14 @@ pub fn build(
         .ok_or_else(|| SandboxError::InvalidSpec("no root".into()))?;
 
     let mut clone_flags = 0;
+    let mut join_net = None;
     for ns in linux.namespaces().iter().flatten() {
-        if ns.path().is_some() {
-            return unsupported("joining existing namespaces");
+        if let Some(path) = ns.path() {
+            if ns.typ() != LinuxNamespaceType::Network {
+                return unsupported("joining existing namespaces other than the network's");
+            }
+            join_net = Some(path_cstr(path)?);
+            continue;
         }
         clone_flags |= match ns.typ() {
             LinuxNamespaceType::Pid => clone::NEWPID,
@@ -437,7 +442,19 @@ pub fn build(
         return unsupported("running without a mount namespace");
     }
 
-    let mut ops = vec![Op::MakeRootPrivate];
+    let mut ops = Vec::new();
+    // Slot 0 holds the network namespace to join; joined first, so that the /sys mounted
+    // below shows its interfaces.
+    let mut slots = 0;
+    if let Some(path) = join_net {
+        ops.push(Op::OpenFd { slot: 0, path });
+        ops.push(Op::SetNs {
+            slot: 0,
+            nstype: clone::NEWNET,
+        });
+        slots = 1;
+    }
+    ops.push(Op::MakeRootPrivate);
     if let Some(base) = lower_base {
         ops.push(Op::Chdir(path_cstr(base)?));
     }
@@ -458,7 +475,6 @@ pub fn build(
 
     // Bind sources and devices are opened while the host's tree is still
     // reachable; after the pivot nothing of it is.
-    let mut slots = 0;
     let mut mount_slots = Vec::new();
     let mounts = spec.mounts().clone().unwrap_or_default();
     for m in &mounts {

@@ -14,7 +14,7 @@ use oci_spec::runtime::{
 };
 
 use super::rundir::RunDir;
-use super::{MountKind, Result, RunSpec, SandboxError};
+use super::{MountKind, NetworkMode, Result, RunSpec, SandboxError};
 
 /// Docker's default capability set (moby `caps.DefaultCapabilities`), in
 /// `/proc/self/status` as `CapBnd: 00000000a80425fb`.
@@ -176,7 +176,11 @@ pub fn build(run: &RunSpec, rootfs: &Path, hosts: &Path, resolv_conf: &Path) -> 
         .map_err(oci)?;
     // oci-spec's default sets RLIMIT_NOFILE 1024; BuildKit leaves the limits
     // as the runtime has them, and so does strata.
-    process.set_rlimits(None);
+    process.set_rlimits(if run.limits.ulimits.is_empty() {
+        None
+    } else {
+        Some(rlimits(&run.limits.ulimits)?)
+    });
 
     let mut namespaces = vec![
         LinuxNamespaceType::Pid,
@@ -187,9 +191,19 @@ pub fn build(run: &RunSpec, rootfs: &Path, hosts: &Path, resolv_conf: &Path) -> 
     if run.network.isolated() {
         namespaces.push(LinuxNamespaceType::Network);
     }
+    let join = match &run.network {
+        NetworkMode::Join(path) => Some(path.clone()),
+        _ => None,
+    };
     let namespaces = namespaces
         .into_iter()
-        .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
+        .map(|t| {
+            let mut b = LinuxNamespaceBuilder::default().typ(t);
+            if let (LinuxNamespaceType::Network, Some(p)) = (t, &join) {
+                b = b.path(p.clone());
+            }
+            b.build()
+        })
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(oci)?;
     let devices = DEVICES
@@ -427,6 +441,48 @@ pub fn capability_mask(caps: Option<&oci_spec::runtime::Capabilities>) -> Result
         mask |= 1 << n;
     }
     Ok(mask)
+}
+
+/// The OCI rlimit type of docker's `--ulimit` name.
+pub fn rlimit_type(name: &str) -> Option<oci_spec::runtime::PosixRlimitType> {
+    use oci_spec::runtime::PosixRlimitType as T;
+    Some(match name {
+        "core" => T::RlimitCore,
+        "cpu" => T::RlimitCpu,
+        "data" => T::RlimitData,
+        "fsize" => T::RlimitFsize,
+        "locks" => T::RlimitLocks,
+        "memlock" => T::RlimitMemlock,
+        "msgqueue" => T::RlimitMsgqueue,
+        "nice" => T::RlimitNice,
+        "nofile" => T::RlimitNofile,
+        "nproc" => T::RlimitNproc,
+        "rss" => T::RlimitRss,
+        "rtprio" => T::RlimitRtprio,
+        "rttime" => T::RlimitRttime,
+        "sigpending" => T::RlimitSigpending,
+        "stack" => T::RlimitStack,
+        "as" => T::RlimitAs,
+        _ => return None,
+    })
+}
+
+fn rlimits(ulimits: &[super::Ulimit]) -> Result<Vec<oci_spec::runtime::PosixRlimit>> {
+    let value = |v: i64| if v < 0 { u64::MAX } else { v as u64 };
+    ulimits
+        .iter()
+        .map(|u| {
+            let typ = rlimit_type(&u.name).ok_or_else(|| {
+                SandboxError::InvalidSpec(format!("invalid ulimit type: {}", u.name))
+            })?;
+            oci_spec::runtime::PosixRlimitBuilder::default()
+                .typ(typ)
+                .soft(value(u.soft))
+                .hard(value(u.hard))
+                .build()
+                .map_err(|e| SandboxError::InvalidSpec(e.to_string()))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ fn run_spec() -> RunSpec {
         hostname: "buildkitsandbox".into(),
         hosts: String::new(),
         resolv_conf: String::new(),
+        limits: Default::default(),
     }
 }
 

@@ -70,6 +70,9 @@ pub struct BuildRequest {
     pub secrets: BTreeMap<String, PathBuf>,
     /// `--network`: the network of RUN steps that do not say `RUN --network=`.
     pub network: crate::sandbox::NetworkMode,
+    /// `--memory`, `--cpu-quota`, `--ulimit`, ...: limits of every RUN step (each step in a
+    /// cgroup of its own). Not part of cache keys, as in docker.
+    pub limits: crate::sandbox::Limits,
     /// Cancels the build (Ctrl-C): the running step is killed, no further step starts.
     pub cancel: CancelToken,
 }

@@ -225,8 +225,8 @@ impl Op for RunOp {
         }
         // The build-wide --network changes what a RUN may do (BuildKit keys the exec's
         // network mode); RUN --network is part of the instruction already.
-        let network = env.ctx.shared.request.network;
-        if network != crate::sandbox::NetworkMode::Default {
+        let network = &env.ctx.shared.request.network;
+        if *network != crate::sandbox::NetworkMode::Default {
             key.field("network", format!("{network:?}").as_bytes());
         }
         let env: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -49,7 +49,7 @@ pub fn run_step(
         Some("host") => NetworkMode::Host,
         Some("none") => NetworkMode::None,
         // The build-wide `--network` applies to RUNs that do not choose their own.
-        _ => ctx.shared.request.network,
+        _ => ctx.shared.request.network.clone(),
     };
     let prepared = mounts::prepare(env, plan, &cwd, scratch)?;
     env_vars.extend(prepared.mounts_env());
@@ -99,6 +99,7 @@ pub fn run_step(
             "127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         ),
         resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        limits: ctx.shared.request.limits.clone(),
     };
     let status = {
         let mut out = ctx.output();

@@ -106,6 +106,7 @@ impl Fixture {
             hostname: "strata-test".into(),
             hosts: "127.0.0.1\tlocalhost\n".into(),
             resolv_conf: "nameserver 192.0.2.53\n".into(),
+            limits: Default::default(),
         }
     }
 
