@@ -471,3 +471,35 @@ fn real_overlay_with_renames_by_copy() {
 fn real_overlay_with_redirected_renames() {
     real_overlay("redirect_dir=on");
 }
+
+/// An absolute redirect is looked up in each lower layer without following links: a lower
+/// layer's `/opt` symlink to a host directory does not pull the host's files in.
+#[test]
+fn redirects_never_follow_a_lower_layers_link() {
+    if !root() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let outside = t.path().join("outside");
+    file(&outside.join("sub/secret"), "host");
+    let l1 = t.path().join("l1");
+    std::fs::create_dir_all(&l1).unwrap();
+    std::os::unix::fs::symlink(&outside, l1.join("opt")).unwrap();
+    let up = t.path().join("upper");
+    std::fs::create_dir_all(up.join("srv/sub2")).unwrap();
+    set_xattr(
+        &up.join("srv/sub2"),
+        "trusted.overlay.redirect",
+        b"/opt/sub",
+    );
+    let lowers = vec![l1.clone()];
+    assert_eq!(diff_lines(&lowers, &up), ["A /srv", "A /srv/sub2"]);
+    let names: Vec<String> = list(&upper_layer(&lowers, &up))
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, ["srv/", "srv/sub2/", "srv/sub2/.wh..wh..opq"]);
+    let flat = t.path().join("flat");
+    flattened(&[l1, up], &flat);
+    assert!(!flat.join("srv/sub2/secret").exists());
+}

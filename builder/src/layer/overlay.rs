@@ -107,6 +107,24 @@ fn components(path: &Path) -> impl Iterator<Item = &OsStr> {
     })
 }
 
+/// `root/rel` when every directory on the way is a real directory in that layer (as the
+/// kernel looks a redirect up: a link on the way ends it, it is never followed out of the
+/// layer).
+fn within(root: &Path, rel: &Path) -> io::Result<Option<PathBuf>> {
+    let mut cur = root.to_path_buf();
+    let comps: Vec<&OsStr> = components(rel).collect();
+    for (i, c) in comps.iter().enumerate() {
+        cur.push(c);
+        if i + 1 < comps.len() {
+            match lstat(&cur)? {
+                Some(m) if m.is_dir() && !is_whiteout(&m) => {}
+                _ => return Ok(None),
+            }
+        }
+    }
+    Ok((!comps.is_empty()).then_some(cur))
+}
+
 impl OverlayView {
     /// The tree of `layers`, bottom first (the last one is the upper dir, if any).
     pub fn new(layers: Vec<PathBuf>) -> OverlayView {
@@ -177,7 +195,11 @@ impl OverlayView {
                 candidates.truncate(next);
                 if target.starts_with(b"/") {
                     let old: PathBuf = components(Path::new(OsStr::from_bytes(&target))).collect();
-                    candidates.extend((0..layer).rev().map(|i| (i, self.layers[i].join(&old))));
+                    for i in (0..layer).rev() {
+                        if let Some(path) = within(&self.layers[i], &old)? {
+                            candidates.push((i, path));
+                        }
+                    }
                 } else {
                     let old = OsStr::from_bytes(&target);
                     candidates.extend(
