@@ -200,9 +200,7 @@ impl<'a> BuildShared<'a> {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take();
-            loader
-                .and_then(|h| h.join().ok())
-                .unwrap_or_default()
+            loader.and_then(|h| h.join().ok()).unwrap_or_default()
         })
     }
 
