@@ -421,6 +421,12 @@ impl Cgroup {
         self.version
     }
 
+    /// How long ago the cgroup was made (its directory's modification time).
+    pub fn age(&self) -> Option<std::time::Duration> {
+        let (_, dir) = self.dirs.first()?;
+        fs::metadata(dir).ok()?.modified().ok()?.elapsed().ok()
+    }
+
     /// Whether the cgroup exists.
     pub fn exists(&self) -> bool {
         self.dirs.iter().any(|(_, d)| d.is_dir())

@@ -348,7 +348,12 @@ pub fn leftovers(containers: &ContainerStore, repair: bool) -> Result<Leftovers>
             continue;
         };
         let stale = if name.starts_with("step-") || name.starts_with("probe-") {
+            // A step's cgroup is empty for a moment between its creation and the step
+            // joining it: only an old empty one is a leftover.
             cg.pids().is_empty()
+                && cg
+                    .age()
+                    .is_some_and(|a| a > std::time::Duration::from_secs(60))
         } else if let Ok(id) = name.parse::<strata_cache::ContainerId>() {
             match containers.get(&id) {
                 Ok(c) => !c.is_running() && cg.pids().is_empty(),
