@@ -213,14 +213,17 @@ fn v1_dirs(name: &str) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     for c in V1_CONTROLLERS {
         let hierarchy = Path::new(ROOT).join(c);
-        // cpu and cpuacct may be one hierarchy (`cpu,cpuacct`) reached by two symlinks.
+        // cpu and cpuacct may be one hierarchy (`cpu,cpuacct`) reached by two symlinks:
+        // both names map to its directory, which is joined and removed once.
         let Ok(real) = fs::canonicalize(&hierarchy) else {
             continue;
         };
-        if !real.join("cgroup.procs").is_file() || seen.contains(&real) {
+        if !real.join("cgroup.procs").is_file() {
             continue;
         }
-        seen.push(real.clone());
+        if !seen.contains(&real) {
+            seen.push(real.clone());
+        }
         out.push((c.to_string(), real.join(PARENT).join(name)));
     }
     out
@@ -434,10 +437,14 @@ impl Cgroup {
 
     /// The `cgroup.procs` files a process writes `0` to, to join.
     pub fn procs_files(&self) -> Vec<PathBuf> {
-        self.dirs
-            .iter()
-            .map(|(_, d)| d.join("cgroup.procs"))
-            .collect()
+        let mut out: Vec<PathBuf> = Vec::new();
+        for (_, d) in &self.dirs {
+            let p = d.join("cgroup.procs");
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
     }
 
     /// Moves process `pid` into the cgroup.
@@ -515,7 +522,12 @@ pub fn list() -> Vec<String> {
         Version::V1 => v1_dirs("")
             .into_iter()
             .map(|(_, d)| d.parent().map(Path::to_path_buf).unwrap_or(d))
-            .collect(),
+            .fold(Vec::new(), |mut v, d| {
+                if !v.contains(&d) {
+                    v.push(d);
+                }
+                v
+            }),
     };
     let mut names = Vec::new();
     for p in parents {
