@@ -165,7 +165,9 @@ fn user_networks_names_isolation_publish_and_cleanup() {
     assert_eq!(n[0]["Containers"][&web]["IPv4Address"], "10.61.0.2/24");
     assert_eq!(n[0]["Containers"].as_object().unwrap().len(), 2);
 
-    // Published port, from the namespace's loopback.
+    // Published port, from the namespace's loopback; ps shows it as docker does.
+    let ps = env.ok(&["ps", "--filter", "name=web"]);
+    assert!(ps.contains("127.0.0.1:18080->80/tcp"), "{ps}");
     let page = http_get(18080).unwrap_or_default();
     assert!(page.contains("hello-web"), "{page}");
 

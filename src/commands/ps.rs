@@ -169,7 +169,12 @@ pub fn run(global: &Global, args: PsArgs) -> anyhow::Result<ExitCode> {
                 command_text(c, args.no_trunc),
                 human_ago(c.record.created, now),
                 status_text(c),
-                String::new(),
+                // docker lists published ports of running containers only.
+                if c.is_running() {
+                    ports_text(c)
+                } else {
+                    String::new()
+                },
                 c.name().to_string(),
             ]
         })
@@ -201,7 +206,7 @@ pub fn run(global: &Global, args: PsArgs) -> anyhow::Result<ExitCode> {
                         "RunningFor": r[3],
                         "Status": r[4],
                         "State": c.state.status.as_str(),
-                        "Ports": c.config.publish.iter().map(|p| format!("{}:{}->{}/{}", p.host_ip, p.host_port, p.container_port, p.proto)).collect::<Vec<_>>().join(", "),
+                        "Ports": r[5],
                         "Names": r[6],
                         "Labels": join(c.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect()),
                         "Mounts": join(c.config.volumes.iter().map(|v| v.destination.clone()).collect()),
@@ -223,4 +228,19 @@ pub fn run(global: &Global, args: PsArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// docker's PORTS column: `127.0.0.1:8080->80/tcp, ...`.
+fn ports_text(c: &strata_builder::container::Container) -> String {
+    c.config
+        .publish
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}->{}/{}",
+                p.host_ip, p.host_port, p.container_port, p.proto
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
