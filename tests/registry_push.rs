@@ -261,6 +261,7 @@ fn push_recompresses_once_and_converts_the_manifest() {
     let out = run(
         &env,
         &[
+            "-v",
             "--progress",
             "json",
             "push",
@@ -271,6 +272,9 @@ fn push_recompresses_once_and_converts_the_manifest() {
         ],
         None,
     );
+    // Compressed and uploaded at once, not uploaded again afterwards.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains("uploading while compressing failed"), "{log}");
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
         out.status.success(),

@@ -12,9 +12,10 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::io;
 use std::process::ExitCode;
+use std::sync::mpsc;
 use strata_builder::image::{find_image, Image};
 use strata_builder::layer::{
-    compression_name, compression_of_media_type, layer_variant, LayerCompression,
+    compression_name, compression_of_media_type, layer_variant, CompressedTee, LayerCompression,
 };
 use strata_cache::oci::media_type;
 use strata_cache::{Descriptor, Digest, Store};
@@ -164,32 +165,40 @@ pub fn push_image(
     let order: Vec<usize> = (0..stored.len()).rev().collect();
     for_each_parallel(&order, PARALLEL_TRANSFERS, |&i| {
         let (layer, id) = (&stored[i], &ids[i]);
-        let blob = match wanted {
-            Some(compression)
-                if compression_of_media_type(&layer.media_type)
-                    .is_some_and(|c| c != compression_name(compression)) =>
-            {
+        let convert = wanted.filter(|c| {
+            compression_of_media_type(&layer.media_type).is_some_and(|s| s != compression_name(*c))
+        });
+        let (blob, how) = match convert {
+            Some(compression) => {
                 let diff_id = diff_ids
                     .get(i)
                     .with_context(|| format!("the image config lists no diffID for layer {i}"))?;
-                let total = layer.size;
-                let report = |n: u64| progress.bytes(id, "Compressing", n, Some(total));
-                let (variant, _) = layer_variant(store, layer, diff_id, compression, 0, &report)
-                    .with_context(|| format!("re-compressing layer {}", layer.digest))?;
-                variant.blob
+                convert_and_push(
+                    store,
+                    client,
+                    dest,
+                    layer,
+                    diff_id,
+                    compression,
+                    mount_from.as_deref(),
+                    id,
+                    progress,
+                )?
             }
-            _ => layer.clone(),
+            None => {
+                let how = push_blob(
+                    store,
+                    client,
+                    dest,
+                    layer,
+                    mount_from.as_deref(),
+                    id,
+                    progress,
+                )
+                .with_context(|| format!("pushing layer {}", layer.digest))?;
+                (layer.clone(), how)
+            }
         };
-        let how = push_blob(
-            store,
-            client,
-            dest,
-            &blob,
-            mount_from.as_deref(),
-            id,
-            progress,
-        )
-        .with_context(|| format!("pushing layer {}", blob.digest))?;
         progress.status(
             id,
             &match how {
@@ -236,6 +245,119 @@ pub fn push_image(
         digest,
         size: bytes.len(),
     })
+}
+
+/// Pushes `layer` in `compression`: the variant the store remembers, or, the first time,
+/// made and uploaded at once (the compressed bytes go to the store and to the registry as
+/// they come out; the digest, known at the end, closes the upload). When that upload fails
+/// the finished variant is pushed the ordinary way.
+#[allow(clippy::too_many_arguments)]
+fn convert_and_push(
+    store: &Store,
+    client: &Client,
+    dest: &Reference,
+    layer: &Descriptor,
+    diff_id: &Digest,
+    compression: LayerCompression,
+    mount_from: Option<&str>,
+    id: &str,
+    progress: &Transfers,
+) -> anyhow::Result<(Descriptor, BlobPush)> {
+    let total = layer.size;
+    let name = compression_name(compression);
+    if let Some(variant) = store.variant_get(diff_id, name)? {
+        let how = push_blob(store, client, dest, &variant.blob, mount_from, id, progress)
+            .with_context(|| format!("pushing layer {}", variant.blob.digest))?;
+        return Ok((variant.blob, how));
+    }
+    let report = |n: u64| progress.bytes(id, "Pushing", n, Some(total));
+    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
+    let (done_tx, done_rx) = mpsc::channel::<Option<Digest>>();
+    let (made, streamed) = std::thread::scope(|scope| {
+        let upload = scope.spawn(move || {
+            let mut body = ChannelReader {
+                rx,
+                chunk: Vec::new(),
+                at: 0,
+            };
+            client.push_blob_stream(dest, &mut body, &mut || done_rx.recv().ok().flatten())
+        });
+        let mut tee = ChannelTee {
+            tx: Some(tx),
+            done: Some(done_tx),
+        };
+        let made = layer_variant(
+            store,
+            layer,
+            diff_id,
+            compression,
+            0,
+            &report,
+            Some(&mut tee),
+        );
+        drop(tee);
+        (made, upload.join().expect("the upload thread panicked"))
+    });
+    let (variant, _) = made.with_context(|| format!("re-compressing layer {}", layer.digest))?;
+    match streamed {
+        Ok(()) => Ok((variant.blob, BlobPush::Uploaded)),
+        Err(e) => {
+            tracing::info!("uploading while compressing failed ({e}); pushing the stored result");
+            let how = push_blob(store, client, dest, &variant.blob, mount_from, id, progress)
+                .with_context(|| format!("pushing layer {}", variant.blob.digest))?;
+            Ok((variant.blob, how))
+        }
+    }
+}
+
+/// The compressing side of a streamed upload: bytes into the channel (dropped for good when
+/// the upload gave up), then the verdict.
+struct ChannelTee {
+    tx: Option<mpsc::SyncSender<Vec<u8>>>,
+    done: Option<mpsc::Sender<Option<Digest>>>,
+}
+
+impl CompressedTee for ChannelTee {
+    fn write(&mut self, bytes: &[u8]) {
+        if let Some(tx) = &self.tx {
+            if tx.send(bytes.to_vec()).is_err() {
+                self.tx = None;
+            }
+        }
+    }
+
+    fn finish(&mut self, digest: Option<Digest>) {
+        // End of body first, so the PATCH completes, then the digest for the PUT.
+        self.tx = None;
+        if let Some(done) = self.done.take() {
+            let _ = done.send(digest);
+        }
+    }
+}
+
+/// The uploading side: the channel's buffers as one stream.
+struct ChannelReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// The stored manifest with `layers` in place of its layers. A Docker manifest stays one

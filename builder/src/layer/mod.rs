@@ -17,7 +17,9 @@ mod writer;
 pub use compression::{decompress, Compression};
 pub use extract::{extract_layer, ExtractError, ExtractOptions, ExtractStats};
 pub use parallel::{default_threads, ParallelEncoder};
-pub use recompress::{compression_name, compression_of_media_type, layer_variant, RecompressError};
+pub use recompress::{
+    compression_name, compression_of_media_type, layer_variant, CompressedTee, RecompressError,
+};
 pub use tarcheck::TarCheck;
 pub use tree::{write_tree, Content, LayerTree, Node};
 pub use whiteout::{

@@ -72,9 +72,13 @@ pub fn layer_variant(
     compression: LayerCompression,
     threads: usize,
     progress: &(dyn Fn(u64) + Sync),
+    mut tee: Option<&mut dyn CompressedTee>,
 ) -> Result<(LayerVariant, bool), RecompressError> {
     let name = compression_name(compression);
     if let Some(found) = store.variant_get(diff_id, name)? {
+        if let Some(tee) = tee {
+            tee.finish(None);
+        }
         return Ok((found, false));
     }
     let layer = source.digest;
@@ -116,7 +120,11 @@ pub fn layer_variant(
             }
         });
         let compressed = (|| -> io::Result<()> {
-            let mut encoder = ParallelEncoder::new(&mut writer, compression, threads)?;
+            let teed = Teed {
+                inner: &mut writer,
+                tee: tee.as_deref_mut(),
+            };
+            let mut encoder = ParallelEncoder::new(teed, compression, threads)?;
             for buf in rx {
                 encoder.write_all(&buf)?;
                 let _ = recycle_tx.send(buf);
@@ -126,7 +134,18 @@ pub fn layer_variant(
         let read = reader.join().expect("the decompressing thread panicked");
         compressed.and(read)
     });
-    let actual = produced.map_err(io_err)?;
+    let actual = match produced {
+        Ok(actual) => actual,
+        Err(e) => {
+            if let Some(tee) = tee {
+                tee.finish(None);
+            }
+            return Err(io_err(e));
+        }
+    };
+    if let Some(tee) = tee {
+        tee.finish((actual == *diff_id).then(|| writer.digest()));
+    }
     if actual != *diff_id {
         return Err(RecompressError::DiffIdMismatch {
             layer,
@@ -151,6 +170,35 @@ pub fn layer_variant(
     };
     store.variant_put(&variant)?;
     Ok((variant, true))
+}
+
+/// Where a copy of the compressed bytes goes while a variant is made (an upload running
+/// alongside). Its write errors are its own business: they never fail the variant.
+pub trait CompressedTee: Send {
+    /// Compressed bytes, in order.
+    fn write(&mut self, bytes: &[u8]);
+    /// The variant is complete and its content verified (`Some(digest)`), or refused.
+    fn finish(&mut self, digest: Option<Digest>);
+}
+
+/// The blob writer, with every byte also handed to the tee.
+struct Teed<'a, 'b, W: Write> {
+    inner: W,
+    tee: Option<&'a mut (dyn CompressedTee + 'b)>,
+}
+
+impl<W: Write> Write for Teed<'_, '_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(tee) = &mut self.tee {
+            tee.write(&buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 struct CountingReader<'a, R> {
@@ -189,6 +237,16 @@ mod tests {
 
         let read = std::sync::atomic::AtomicU64::new(0);
         let progress = |n: u64| read.store(n, std::sync::atomic::Ordering::SeqCst);
+        struct Collect(Vec<u8>, Option<Option<Digest>>);
+        impl CompressedTee for Collect {
+            fn write(&mut self, bytes: &[u8]) {
+                self.0.extend_from_slice(bytes);
+            }
+            fn finish(&mut self, digest: Option<Digest>) {
+                self.1 = Some(digest);
+            }
+        }
+        let mut tee = Collect(Vec::new(), None);
         let (zst, made) = layer_variant(
             &store,
             &source,
@@ -196,9 +254,13 @@ mod tests {
             LayerCompression::Zstd(3),
             2,
             &progress,
+            Some(&mut tee),
         )
         .unwrap();
         assert!(made);
+        // The tee saw exactly the blob, and was told its digest.
+        assert_eq!(Digest::of_bytes(&tee.0), zst.blob.digest);
+        assert_eq!(tee.1, Some(Some(zst.blob.digest)));
         assert_eq!(read.into_inner(), gz_size);
         assert_eq!(zst.blob.media_type, media_type::OCI_LAYER_TAR_ZSTD);
         let blob = store.read_blob(&zst.blob.digest).unwrap();
@@ -211,14 +273,23 @@ mod tests {
             LayerCompression::Zstd(19),
             2,
             &|_| {},
+            None,
         )
         .unwrap();
         assert!(!made);
         assert_eq!(again, zst);
         // A config naming other content is refused, and nothing is recorded.
         let wrong = Digest::of_bytes(b"other");
-        let err =
-            layer_variant(&store, &source, &wrong, LayerCompression::None, 1, &|_| {}).unwrap_err();
+        let err = layer_variant(
+            &store,
+            &source,
+            &wrong,
+            LayerCompression::None,
+            1,
+            &|_| {},
+            None,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, RecompressError::DiffIdMismatch { .. }),
             "{err}"

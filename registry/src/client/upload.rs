@@ -136,6 +136,56 @@ impl Client {
         }
     }
 
+    /// Uploads a blob whose digest is known only once `body` ends (a layer compressed while
+    /// it is sent): `POST`, one `PATCH` streaming `body` (chunked transfer encoding), then
+    /// `PUT ...?digest=` with what `digest` returns at that point; `None` from it abandons
+    /// the upload (the content turned out wrong). No retries: a caller that still has the
+    /// bytes falls back to [`Client::push_blob`].
+    pub fn push_blob_stream(
+        &self,
+        reference: &Reference,
+        body: &mut dyn Read,
+        digest: &mut dyn FnMut() -> Option<Digest>,
+    ) -> Result<()> {
+        let target = Target::push(reference);
+        let probe = Digest::of_bytes(b"");
+        let mut session = self
+            .start_upload(&target, reference, &probe, None)?
+            .ok_or_else(|| RegistryError::Status {
+                what: "POST upload".into(),
+                status: 201,
+                message: "the registry did not open an upload session".into(),
+            })?;
+        let what = format!("PATCH {}", session.display());
+        let location = session.location.clone();
+        let mut body = Some(body);
+        let resp = self.execute(&target, &what, false, &mut |agent, authz| {
+            let mut req = agent
+                .patch(&location)
+                .header("Content-Type", "application/octet-stream");
+            if let Some(a) = authz {
+                req = req.header("Authorization", a);
+            }
+            match body.take() {
+                Some(b) => req.send(ureq::SendBody::from_reader(b)),
+                // The stream cannot be sent twice (an auth challenge mid-way).
+                None => Err(ureq::Error::Io(io::ErrorKind::Other.into())),
+            }
+        })?;
+        let resp = check(resp, &what)?;
+        session.follow(&resp);
+        let Some(digest) = digest() else {
+            return Err(RegistryError::io(
+                "streamed upload",
+                io::Error::other("abandoned: the content was refused"),
+            ));
+        };
+        match self.put_final::<io::Empty>(&target, &session, &digest, None) {
+            Ok(()) => Ok(()),
+            Err(Failed::Session(e) | Failed::Fatal(e)) => Err(e),
+        }
+    }
+
     /// `POST .../blobs/uploads/` (with a mount request): the session, or `None` when the
     /// registry mounted the blob.
     fn start_upload(
