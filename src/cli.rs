@@ -99,7 +99,9 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Every command.
+/// Every command. Those with subcommands are docker's "Management Commands"; the help lists
+/// them apart (see [`command`]). A group's entries reuse the short form's argument type, so
+/// `image ls` and `images` take exactly the same flags.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build an image from a Dockerfile
@@ -112,7 +114,7 @@ pub enum Command {
     Tag(commands::tag::TagArgs),
     /// Remove one or more images
     Rmi(commands::rmi::RmiArgs),
-    /// Return low-level information on images
+    /// Return low-level information on strata objects
     Inspect(commands::inspect::InspectArgs),
     /// Show the history of an image
     History(commands::history::HistoryArgs),
@@ -168,10 +170,19 @@ pub enum Command {
     Diff(commands::diff::DiffArgs),
     /// Export a container's filesystem as a tar archive
     Export(commands::export::ExportArgs),
+    /// Search Docker Hub or a registry for images
+    Search(commands::search::SearchArgs),
+    /// Show the strata version information
+    Version(commands::version::VersionArgs),
+    /// Display system-wide information
+    Info(commands::info::InfoArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
-    /// Manage the store
+    /// Manage strata
     #[command(subcommand)]
     System(SystemCommand),
     /// Manage networks
@@ -186,16 +197,59 @@ pub enum Command {
     Completion(commands::completion::CompletionArgs),
 }
 
-/// `strata image ...`
+/// `strata image ...`: docker's image management commands.
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
+    /// Show the history of an image
+    History(commands::history::HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(commands::import::ImportArgs),
+    /// Display detailed information on one or more images
+    Inspect(commands::inspect::InspectTargets),
+    /// Load an image from a tar archive or STDIN
+    Load(commands::load::LoadArgs),
+    /// List images
+    #[command(visible_alias = "list")]
+    Ls(commands::images::ImagesArgs),
     /// Remove unused images
     Prune(commands::prune::PruneArgs),
+    /// Download an image from a registry
+    Pull(commands::pull::PullArgs),
+    /// Upload an image to a registry
+    Push(commands::push::PushArgs),
+    /// Remove one or more images
+    #[command(visible_alias = "remove")]
+    Rm(commands::rmi::RmiArgs),
+    /// Save one or more images to a tar archive
+    Save(commands::save::SaveArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(commands::tag::TagArgs),
 }
 
-/// `strata container ...`
+/// `strata container ...`: docker's container management commands.
+// Parsed once per run: the size of `create`'s and `run`'s arguments does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(commands::attach::AttachArgs),
+    /// Create a new container
+    Create(commands::create::CreateArgs),
+    /// Run a command in a running container
+    Exec(commands::exec::ExecArgs),
+    /// Display detailed information on one or more containers
+    Inspect(commands::inspect::InspectTargets),
+    /// Kill one or more running containers
+    Kill(commands::kill::KillArgs),
+    /// Fetch the logs of a container
+    Logs(commands::logs::LogsArgs),
+    /// List containers
+    #[command(visible_aliases = ["list", "ps"])]
+    Ls(commands::ps::PsArgs),
+    /// Pause all processes within one or more containers
+    Pause(commands::pause::PauseArgs),
     /// Remove all stopped containers
     Prune(commands::container_prune::ContainerPruneArgs),
     /// Create a new image from a container's changes
@@ -204,6 +258,21 @@ pub enum ContainerCommand {
     Diff(commands::diff::DiffArgs),
     /// Export a container's filesystem as a tar archive
     Export(commands::export::ExportArgs),
+    /// Restart one or more containers
+    Restart(commands::restart::RestartArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(commands::rm::RmArgs),
+    /// Create and run a new container from an image
+    Run(commands::run::RunArgs),
+    /// Start one or more stopped containers
+    Start(commands::start::StartArgs),
+    /// Stop one or more running containers
+    Stop(commands::stop::StopArgs),
+    /// Display the running processes of a container
+    Top(commands::top::TopArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(commands::pause::PauseArgs),
 }
 
 /// `strata system ...`
@@ -211,6 +280,62 @@ pub enum ContainerCommand {
 pub enum SystemCommand {
     /// Show disk usage
     Df(commands::df::DfArgs),
+    /// Display system-wide information
+    Info(commands::info::InfoArgs),
+    /// Remove unused data
+    Prune(commands::system_prune::SystemPruneArgs),
     /// Verify every blob and reference of the store
     Check(commands::check::CheckArgs),
+}
+
+/// `strata builder ...`
+// Parsed once per run: the size of `build`'s arguments does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
+    /// Remove build cache
+    Prune(commands::builder_prune::BuilderPruneArgs),
+}
+
+/// The command tree with docker's top-level help: "Management Commands:" (the groups) apart
+/// from "Commands:", both listed from the tree itself so the help cannot drift from it.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let mut groups = Vec::new();
+    let mut plain = Vec::new();
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let entry = (sub.get_name().to_string(), about);
+        if sub.has_subcommands() {
+            groups.push(entry);
+        } else {
+            plain.push(entry);
+        }
+    }
+    groups.sort();
+    plain.sort();
+    let width = groups
+        .iter()
+        .chain(&plain)
+        .map(|(n, _)| n.len())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let list = |entries: &[(String, String)]| {
+        entries
+            .iter()
+            .map(|(name, about)| format!("  {name:width$}{about}\n"))
+            .collect::<String>()
+    };
+    let template = format!(
+        "{{usage-heading}} {{usage}}\n\n{{about-with-newline}}\nOptions:\n{{options}}\n\n\
+         Management Commands:\n{}\nCommands:\n{}\n\
+         Run 'strata COMMAND --help' for more information on a command.\n",
+        list(&groups),
+        list(&plain)
+    );
+    cmd.help_template(template)
 }

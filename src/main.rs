@@ -5,15 +5,18 @@ mod cli;
 mod commands;
 mod output;
 mod progress;
+mod template;
 mod transfers;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse_from(commands::create::rewrite_volume_flags(
-        std::env::args_os().collect(),
-    ));
+    let args = commands::create::rewrite_volume_flags(std::env::args_os().collect());
+    let cli = match cli::Cli::from_arg_matches(&cli::command().get_matches_from(args)) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     cli.global.init_logging();
     match commands::run(cli) {
         Ok(code) => code,

@@ -149,6 +149,10 @@ pub enum CachePruneFilter {
     All,
     /// Records last used before this time (newer ones are kept).
     UnusedSince(DateTime<Utc>),
+    /// docker's "dangling" build cache: records whose layer no image in the catalogue
+    /// uses (their bytes are the cache's alone), last used before the time when one is
+    /// given. Records without a layer, or whose layer an image shares, free nothing and stay.
+    Dangling(Option<DateTime<Utc>>),
 }
 
 impl CachePruneFilter {
@@ -161,10 +165,19 @@ impl CachePruneFilter {
         CachePruneFilter::UnusedSince(cutoff)
     }
 
-    fn removes(&self, record: &CacheRecord) -> bool {
+    /// Whether the record goes; `in_images` holds the blobs images reach (only
+    /// [`CachePruneFilter::Dangling`] looks at it).
+    fn removes(&self, record: &CacheRecord, in_images: &BTreeSet<Digest>) -> bool {
         match self {
             CachePruneFilter::All => true,
             CachePruneFilter::UnusedSince(t) => record.last_used < *t,
+            CachePruneFilter::Dangling(until) => {
+                until.is_none_or(|t| record.last_used < t)
+                    && record
+                        .layer
+                        .as_ref()
+                        .is_some_and(|l| !in_images.contains(&l.digest))
+            }
         }
     }
 }
@@ -402,8 +415,15 @@ impl Store {
     pub fn cache_prune(&self, filter: CachePruneFilter) -> Result<CachePruneReport> {
         let _gc = self.gc_exclusive()?;
         let mut report = CachePruneReport::default();
+        let in_images = match filter {
+            CachePruneFilter::Dangling(_) => {
+                let roots: Vec<Descriptor> = self.read_index()?.manifests.into_iter().collect();
+                crate::walk::walk(self, &roots)?.referenced
+            }
+            _ => BTreeSet::new(),
+        };
         for record in self.cache_records()? {
-            if !filter.removes(&record) {
+            if !filter.removes(&record, &in_images) {
                 continue;
             }
             let path = self.cache_path(&record.key);

@@ -142,6 +142,19 @@ impl AuthFile {
         auths.keys().find(|k| normalize_host(k) == host).cloned()
     }
 
+    /// The registries this file holds credentials for (`auths` entries and `credHelpers`
+    /// keys), as normalized host names, sorted: names only, for `info`; never the secrets.
+    pub fn registries(&self) -> Vec<String> {
+        let mut names: Vec<String> = ["auths", "credHelpers"]
+            .iter()
+            .filter_map(|section| self.doc.get(*section).and_then(Value::as_object))
+            .flat_map(|map| map.keys().map(|k| normalize_host(k)))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Credentials for the registry `host` (a reference's domain, e.g. `docker.io`,
     /// `localhost:5000`), from a helper or the `auths` entry.
     pub fn get(&self, host: &str) -> Result<Option<Credentials>> {

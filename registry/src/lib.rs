@@ -16,7 +16,8 @@ pub mod platform;
 pub mod reference;
 
 pub use client::{
-    BlobPush, Client, ClientOptions, Manifest, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD,
+    BlobPush, Client, ClientOptions, Manifest, SearchResult, SearchResults, DEFAULT_CHUNK_SIZE,
+    DEFAULT_CHUNK_THRESHOLD,
 };
 pub use credentials::{AuthFile, Credentials};
 pub use error::RegistryError;

@@ -1,9 +1,7 @@
 //! `strata completion bash|zsh|fish`: prints a shell completion script.
 
-use clap::{Args, CommandFactory, ValueEnum};
+use clap::{Args, ValueEnum};
 use std::process::ExitCode;
-
-use crate::cli::Cli;
 
 /// Arguments of `strata completion`.
 #[derive(Debug, Args)]
@@ -26,6 +24,11 @@ pub fn run(args: CompletionArgs) -> anyhow::Result<ExitCode> {
         Shell::Zsh => clap_complete::Shell::Zsh,
         Shell::Fish => clap_complete::Shell::Fish,
     };
-    clap_complete::generate(shell, &mut Cli::command(), "strata", &mut std::io::stdout());
+    clap_complete::generate(
+        shell,
+        &mut crate::cli::command(),
+        "strata",
+        &mut std::io::stdout(),
+    );
     Ok(ExitCode::SUCCESS)
 }

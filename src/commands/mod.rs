@@ -2,6 +2,7 @@
 
 pub mod attach;
 pub mod build;
+pub mod builder_prune;
 pub mod check;
 pub mod commit;
 pub mod completion;
@@ -16,6 +17,7 @@ pub mod export;
 pub mod history;
 pub mod images;
 pub mod import;
+pub mod info;
 pub mod inspect;
 pub mod kill;
 pub mod load;
@@ -34,14 +36,19 @@ pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod save;
+pub mod search;
 pub mod start;
 pub mod stats;
 pub mod stop;
+pub mod system_prune;
 pub mod tag;
 pub mod top;
 pub mod unpause;
+pub mod version;
 
-use crate::cli::{Cli, Command, ContainerCommand, Global, ImageCommand, SystemCommand};
+use crate::cli::{
+    BuilderCommand, Cli, Command, ContainerCommand, Global, ImageCommand, SystemCommand,
+};
 use anyhow::Context;
 use std::process::ExitCode;
 use strata_cache::Store;
@@ -62,9 +69,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Push(args) => push::run(&global, args),
         Command::Login(args) => login::run(&global, args),
         Command::Logout(args) => logout::run(&global, args),
-        Command::Image(ImageCommand::Prune(args)) => prune::run(&global, args),
-        Command::System(SystemCommand::Df(args)) => df::run(&global, args),
-        Command::System(SystemCommand::Check(args)) => check::run(&global, args),
+        Command::Search(args) => search::run(args),
+        Command::Version(args) => version::run(args),
+        Command::Info(args) => info::run(&global, args),
+        Command::Image(cmd) => match cmd {
+            ImageCommand::Build(args) => build::run(&global, args),
+            ImageCommand::History(args) => history::run(&global, args),
+            ImageCommand::Import(args) => import::run(&global, args),
+            ImageCommand::Inspect(args) => inspect::run_image(&global, args),
+            ImageCommand::Load(args) => load::run(&global, args),
+            ImageCommand::Ls(args) => images::run(&global, args),
+            ImageCommand::Prune(args) => prune::run(&global, args),
+            ImageCommand::Pull(args) => pull::run(&global, args),
+            ImageCommand::Push(args) => push::run(&global, args),
+            ImageCommand::Rm(args) => rmi::run(&global, args),
+            ImageCommand::Save(args) => save::run(&global, args),
+            ImageCommand::Tag(args) => tag::run(&global, args),
+        },
+        Command::System(cmd) => match cmd {
+            SystemCommand::Df(args) => df::run(&global, args),
+            SystemCommand::Info(args) => info::run(&global, args),
+            SystemCommand::Prune(args) => system_prune::run(&global, args),
+            SystemCommand::Check(args) => check::run(&global, args),
+        },
+        Command::Builder(cmd) => match cmd {
+            BuilderCommand::Build(args) => build::run(&global, args),
+            BuilderCommand::Prune(args) => builder_prune::run(&global, args),
+        },
         Command::Completion(args) => completion::run(args),
         Command::Build(args) => build::run(&global, *args),
         Command::Commit(args) => commit::run(&global, args),
@@ -85,10 +116,27 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pause(args) => pause::run(&global, args),
         Command::Unpause(args) => unpause::run(&global, args),
         Command::Top(args) => top::run(&global, args),
-        Command::Container(ContainerCommand::Prune(args)) => container_prune::run(&global, args),
-        Command::Container(ContainerCommand::Commit(args)) => commit::run(&global, args),
-        Command::Container(ContainerCommand::Diff(args)) => diff::run(&global, args),
-        Command::Container(ContainerCommand::Export(args)) => export::run(&global, args),
+        Command::Container(cmd) => match cmd {
+            ContainerCommand::Attach(args) => attach::run(&global, args),
+            ContainerCommand::Create(args) => create::run(&global, args),
+            ContainerCommand::Exec(args) => exec::run(&global, args),
+            ContainerCommand::Inspect(args) => inspect::run_container(&global, args),
+            ContainerCommand::Kill(args) => kill::run(&global, args),
+            ContainerCommand::Logs(args) => logs::run(&global, args),
+            ContainerCommand::Ls(args) => ps::run(&global, args),
+            ContainerCommand::Pause(args) => pause::run(&global, args),
+            ContainerCommand::Prune(args) => container_prune::run(&global, args),
+            ContainerCommand::Restart(args) => restart::run(&global, args),
+            ContainerCommand::Rm(args) => rm::run(&global, args),
+            ContainerCommand::Run(args) => run::run(&global, args),
+            ContainerCommand::Start(args) => start::run(&global, args),
+            ContainerCommand::Stop(args) => stop::run(&global, args),
+            ContainerCommand::Top(args) => top::run(&global, args),
+            ContainerCommand::Unpause(args) => unpause::run(&global, args),
+            ContainerCommand::Commit(args) => commit::run(&global, args),
+            ContainerCommand::Diff(args) => diff::run(&global, args),
+            ContainerCommand::Export(args) => export::run(&global, args),
+        },
         Command::ContainerMonitor(args) => container_monitor::run(&global, args),
         Command::Network(cmd) => network::run(&global, cmd),
         Command::Stats(args) => stats::run(&global, args),

@@ -8,9 +8,11 @@
 mod auth;
 mod blobs;
 mod manifests;
+mod search;
 mod upload;
 
 pub use manifests::Manifest;
+pub use search::{SearchResult, SearchResults};
 pub use upload::BlobPush;
 
 use crate::credentials::{normalize_host, AuthFile, Credentials};
