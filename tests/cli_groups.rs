@@ -507,3 +507,99 @@ fn readme_command_reference_matches_the_cli() {
         );
     }
 }
+
+/// `ps -a --format json` lines, parsed.
+fn ps_all(env: &Env) -> Vec<Value> {
+    env.ok(&["container", "ls", "-a", "--no-trunc", "--format", "json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("ps json"))
+        .collect()
+}
+
+#[test]
+fn container_group_runs_the_container_commands() {
+    let env = Env::new();
+    env.import_base("base");
+    let pairs: &[(&[&str], &[&str])] = &[
+        (&["ps"], &["container", "ls"]),
+        (&["ps"], &["container", "ps"]),
+        (&["ps"], &["container", "list"]),
+        (&["run"], &["container", "run"]),
+        (&["create"], &["container", "create"]),
+        (&["rm"], &["container", "rm"]),
+        (&["exec"], &["container", "exec"]),
+        (&["logs"], &["container", "logs"]),
+        (&["stop"], &["container", "stop"]),
+        (&["kill"], &["container", "kill"]),
+        (&["top"], &["container", "top"]),
+        (&["pause"], &["container", "pause"]),
+        (&["unpause"], &["container", "unpause"]),
+    ];
+    for (short, long) in pairs {
+        let a = env.ok(&[short, &["--help"][..]].concat());
+        let b = env.ok(&[long, &["--help"][..]].concat());
+        assert_eq!(options_of(&a), options_of(&b), "{short:?} vs {long:?}");
+    }
+
+    let out = env.ok(&["container", "run", "--name", "once", "base", "echo", "hi"]);
+    assert_eq!(out, "hi\n");
+    let id = env
+        .ok(&[
+            "container",
+            "create",
+            "--name",
+            "made",
+            "base",
+            "sleep",
+            "30",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(ps_all(&env).len(), 2);
+    let v: Value = serde_json::from_str(&env.ok(&["container", "inspect", "made"])).unwrap();
+    assert_eq!(v[0]["Id"], id.as_str());
+    // inspect without --type: a container of that name first (docker's order).
+    let v: Value = serde_json::from_str(&env.ok(&["inspect", &id[..10]])).unwrap();
+    assert_eq!(v[0]["Id"], id.as_str());
+    let v: Value =
+        serde_json::from_str(&env.ok(&["inspect", "--type", "container", "made"])).unwrap();
+    assert_eq!(v[0]["Name"], "/made");
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.State.Status}}", "made"])
+            .trim(),
+        "created"
+    );
+    let err = env.fails(&["inspect", "--type", "image", "made"], 1);
+    assert!(err.contains("No such image: made"), "{err}");
+    let err = env.fails(&["container", "inspect", "base"], 1);
+    assert!(err.contains("No such container: base"), "{err}");
+
+    env.ok(&["container", "start", "made"]);
+    let v: Value = serde_json::from_str(&env.ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(
+        (
+            v["Containers"].clone(),
+            v["ContainersRunning"].clone(),
+            v["ContainersStopped"].clone()
+        ),
+        (2.into(), 1.into(), 1.into())
+    );
+    env.ok(&["container", "pause", "made"]);
+    let v: Value = serde_json::from_str(&env.ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(v["ContainersPaused"], 1);
+    env.ok(&["container", "unpause", "made"]);
+    assert!(env.ok(&["container", "top", "made"]).contains("sleep"));
+    env.ok(&["container", "kill", "made"]);
+
+    // system prune removes both stopped containers, then the image they held with -a.
+    let out = env.ok(&["system", "prune", "-a", "-f"]);
+    assert!(out.starts_with("Deleted Containers:\n"), "{out}");
+    assert!(out.contains(&id), "{out}");
+    assert!(out.contains("untagged: base"), "{out}");
+    assert!(ps_all(&env).is_empty());
+    let v: Value = serde_json::from_str(&env.ok(&["info", "--format", "json"])).unwrap();
+    assert_eq!(
+        (v["Containers"].clone(), v["Images"].clone()),
+        (0.into(), 0.into())
+    );
+}
