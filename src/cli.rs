@@ -273,6 +273,8 @@ pub enum ContainerCommand {
     Top(commands::top::TopArgs),
     /// Unpause all processes within one or more containers
     Unpause(commands::pause::PauseArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(commands::stats::StatsArgs),
 }
 
 /// `strata system ...`

@@ -415,7 +415,7 @@ fn system_prune_removes_dangling_images_and_build_cache() {
     assert_eq!(code, 0);
     assert!(
         err.contains(
-            "WARNING! This will remove:\n  - all stopped containers\n  - all dangling images\n  - all dangling build cache\n\nAre you sure you want to continue? [y/N]"
+            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - all dangling images\n  - all dangling build cache\n\nAre you sure you want to continue? [y/N]"
         ),
         "{err}"
     );
@@ -534,6 +534,13 @@ fn container_group_runs_the_container_commands() {
         (&["top"], &["container", "top"]),
         (&["pause"], &["container", "pause"]),
         (&["unpause"], &["container", "unpause"]),
+        (&["stats"], &["container", "stats"]),
+        (&["diff"], &["container", "diff"]),
+        (&["export"], &["container", "export"]),
+        (&["commit"], &["container", "commit"]),
+        (&["restart"], &["container", "restart"]),
+        (&["attach"], &["container", "attach"]),
+        (&["start"], &["container", "start"]),
     ];
     for (short, long) in pairs {
         let a = env.ok(&[short, &["--help"][..]].concat());

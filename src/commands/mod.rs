@@ -133,6 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ContainerCommand::Stop(args) => stop::run(&global, args),
             ContainerCommand::Top(args) => top::run(&global, args),
             ContainerCommand::Unpause(args) => unpause::run(&global, args),
+            ContainerCommand::Stats(args) => stats::run(&global, args),
             ContainerCommand::Commit(args) => commit::run(&global, args),
             ContainerCommand::Diff(args) => diff::run(&global, args),
             ContainerCommand::Export(args) => export::run(&global, args),

@@ -440,6 +440,19 @@ fn prune(store: &Store, a: PruneArgs) -> anyhow::Result<ExitCode> {
     {
         return Ok(ExitCode::SUCCESS);
     }
+    let deleted = prune_unused(store, &a.filter)?;
+    if !deleted.is_empty() {
+        println!("Deleted Networks:");
+        for d in deleted {
+            println!("{d}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the custom networks no container uses (and that `filter` selects); returns their
+/// names. Shared by `network prune` and `system prune`.
+pub fn prune_unused(store: &Store, filter: &[String]) -> anyhow::Result<Vec<String>> {
     let nets = store.networks()?;
     net::reclaim(store, &nets)?;
     let mut deleted = Vec::new();
@@ -448,7 +461,7 @@ fn prune(store: &Store, a: PruneArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         let mut keep = false;
-        for f in &a.filter {
+        for f in filter {
             keep |= !matches_filter(&n, f)?;
         }
         if keep {
@@ -461,11 +474,5 @@ fn prune(store: &Store, a: PruneArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e.into()),
         }
     }
-    if !deleted.is_empty() {
-        println!("Deleted Networks:");
-        for d in deleted {
-            println!("{d}");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(deleted)
 }

@@ -1,5 +1,5 @@
 //! `strata system prune [-a] [-f] [--volumes] [--filter until=...]`: what docker's prunes
-//! together: stopped containers, dangling (with `-a` all unused) images and build cache, with
+//! together: stopped containers, unused networks, dangling (with `-a` all unused) images and build cache, with
 //! docker's prompt.
 
 use super::builder_prune::{cache_filter, prune as prune_cache};
@@ -32,7 +32,7 @@ pub struct SystemPruneArgs {
 pub fn run(global: &Global, args: SystemPruneArgs) -> anyhow::Result<ExitCode> {
     // Bad filters fail before the question.
     let cache = cache_filter(args.all, &args.filter)?;
-    let mut question = String::from("WARNING! This will remove:\n  - all stopped containers\n");
+    let mut question = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
     if args.all {
         question.push_str("  - all images without at least one container associated to them\n");
         question.push_str("  - all build cache\n");
@@ -51,6 +51,15 @@ pub fn run(global: &Global, args: SystemPruneArgs) -> anyhow::Result<ExitCode> {
         println!("Deleted Containers:");
         for id in &containers {
             println!("{id}");
+        }
+        println!();
+    }
+    // docker's order: networks once their containers are gone, then images.
+    let networks = super::network::prune_unused(&store, &[])?;
+    if !networks.is_empty() {
+        println!("Deleted Networks:");
+        for n in &networks {
+            println!("{n}");
         }
         println!();
     }
