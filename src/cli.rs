@@ -198,6 +198,8 @@ pub enum Command {
 }
 
 /// `strata image ...`: docker's image management commands.
+// Parsed once per run: the size of `build`'s arguments does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// Build an image from a Dockerfile
