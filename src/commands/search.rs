@@ -169,9 +169,10 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
         }
     };
     results.retain(|r| filters.keep(r));
-    results.truncate(args.limit);
-    // docker's client shows the most starred first (ties in the index's order).
+    // docker's client shows the most starred first (ties in the index's order); an index
+    // sending more than `n` is cut after sorting.
     results.sort_by_key(|r| std::cmp::Reverse(r.star_count));
+    results.truncate(args.limit);
 
     let trunc = !args.no_trunc;
     let description = |r: &SearchResult| {
