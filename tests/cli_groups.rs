@@ -183,6 +183,17 @@ fn inspect_finds_objects_by_type_name_or_id_prefix() {
         "found objects still printed"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("No such image: nothing"));
+    // Networks: the built-in ones exist without any bridge being made.
+    assert_eq!(
+        env.ok(&["inspect", "--type", "network", "bridge"]),
+        env.ok(&["network", "inspect", "bridge"])
+    );
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.Name}} {{.Driver}}", "host"]),
+        "host host\n"
+    );
+    let err = env.fails(&["inspect", "--type", "network", "base:1"], 1);
+    assert!(err.contains("No such network: base:1"), "{err}");
     let err = env.fails(&["inspect", "--type", "volume", "base:1"], 2);
     assert!(err.contains("invalid value 'volume'"), "{err}");
     let err = env.fails(&["inspect", "-f", "{{.NoSuchField}}", "base:1"], 1);

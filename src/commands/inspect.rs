@@ -1,4 +1,4 @@
-//! `strata inspect [--type container|image] NAME...`, `strata image inspect NAME...` and
+//! `strata inspect [--type container|image|network] NAME...`, `strata image inspect NAME...` and
 //! `strata container inspect NAME...`: docker's JSON array of objects (`container inspect`
 //! or `image inspect` JSON), or one `--format` line per object.
 
@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use strata_builder::container::ContainerError;
 use strata_builder::container::{inspect::inspect_json as container_json, ContainerStore};
 use strata_builder::image::{find_image, inspect_json, ImageError};
+use strata_cache::network::NetworkError;
 use strata_cache::Store;
 
 /// What both `inspect` and `image inspect` take.
@@ -37,13 +38,15 @@ pub struct InspectArgs {
 }
 
 /// The kinds of objects `inspect` finds, tried in this order without `--type` (docker's
-/// order: containers, then images; the first kind that has the name wins).
+/// order: containers, images, networks; the first kind that has the name wins).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ObjectType {
     /// A container
     Container,
     /// An image
     Image,
+    /// A network
+    Network,
 }
 
 impl ObjectType {
@@ -59,6 +62,11 @@ impl ObjectType {
                 Err(ImageError::NotFound(_)) => Ok(None),
                 Err(e) => Err(e.into()),
             },
+            ObjectType::Network => match store.networks()?.find(name) {
+                Ok(n) => Ok(Some(super::network::inspect_json(&n))),
+                Err(NetworkError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e.into()),
+            },
         }
     }
 
@@ -66,6 +74,7 @@ impl ObjectType {
         match self {
             ObjectType::Container => "No such container",
             ObjectType::Image => "No such image",
+            ObjectType::Network => "No such network",
         }
     }
 }
