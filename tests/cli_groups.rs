@@ -435,7 +435,24 @@ fn system_prune_removes_dangling_images_and_build_cache() {
         dangling
     );
 
-    let out = env.ok(&["system", "prune", "-f", "--volumes"]);
+    // A network no container uses goes too. Made inside a network namespace of its own, so
+    // no bridge reaches the host.
+    let unshared = |args: &[&str]| {
+        let out = Command::new("unshare")
+            .arg("--net")
+            .arg(common::strata_bin())
+            .arg("--root")
+            .arg(env.root())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    unshared(&["network", "create", "spare"]);
+    let out = unshared(&["system", "prune", "-f", "--volumes"]);
+    assert!(out.contains("Deleted Networks:\nspare\n"), "{out}");
+    assert!(!unshared(&["network", "ls"]).contains("spare"));
     assert!(out.contains("Deleted Images:\ndeleted: sha256:"), "{out}");
     assert!(out.contains("Deleted build cache objects:"), "{out}");
     assert!(out.contains("Total reclaimed space: "), "{out}");
