@@ -43,6 +43,24 @@ fn eventually(mut f: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// The outside namespace's process: killed (taking the namespace, its veth end and its
+/// httpd's listening socket with it) whatever the test's outcome.
+struct Outside(std::process::Child, Option<std::process::Child>);
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        for c in self.1.iter_mut().chain(std::iter::once(&mut self.0)) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A shell command that fetches /index.html from `ip`:80 with nc, giving up after 2 s.
+fn get(ip: &str) -> String {
+    format!("printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} 80")
+}
+
 fn http_get(port: u16) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
@@ -174,12 +192,12 @@ fn user_networks_names_isolation_publish_and_cleanup() {
     // Another network: neither the name nor the address reaches it.
     let (ok, out) = exec(&env, "outsider", &["ping", "-c", "1", "-W", "1", "web"]);
     assert!(!ok, "{out}");
-    let (ok, out) = exec(
-        &env,
-        "outsider",
-        &["wget", "-T", "2", "-qO-", "http://10.61.0.2/index.html"],
+    // (nc -w: this busybox's `wget -T` crashes.)
+    let (_, out) = exec(&env, "outsider", &["sh", "-c", &get("10.61.0.2")]);
+    assert!(
+        !out.contains("hello-web"),
+        "other network reached web: {out}"
     );
-    assert!(!ok, "other network reached web: {out}");
     // Internal: no default route, nothing outside its subnet is reachable.
     let (_, routes) = exec(&env, "locked", &["ip", "route"]);
     assert!(!routes.contains("default"), "{routes}");
@@ -188,6 +206,67 @@ fn user_networks_names_isolation_publish_and_cleanup() {
         !ok,
         "internal network reached another network's address: {out}"
     );
+
+    // Outbound: an "internet" of the test's own, a namespace behind a veth that knows no
+    // route back to the containers' subnets, so only masqueraded traffic gets an answer.
+    let mut outside = Outside(
+        std::process::Command::new("unshare")
+            .args(["--net", "sleep", "120"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+        None,
+    );
+    let pid = outside.0.id().to_string();
+    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert!(eventually(|| std::fs::read_link(format!(
+        "/proc/{pid}/ns/net"
+    ))
+    .is_ok_and(|ns| ns != own)));
+    let sh = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-ec", script])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}: {out:?}");
+    };
+    let docroot = env.path("outside");
+    std::fs::create_dir_all(&docroot).unwrap();
+    std::fs::write(docroot.join("index.html"), "hello-outside\n").unwrap();
+    sh(&format!(
+        "ip link add upl0 type veth peer name upl1
+         ip link set upl1 netns {pid}
+         ip addr add 198.51.100.1/24 dev upl0
+         ip link set upl0 up
+         nsenter -t {pid} -n ip addr add 198.51.100.2/24 dev upl1
+         nsenter -t {pid} -n ip link set upl1 up
+         nsenter -t {pid} -n ip link set lo up"
+    ));
+    outside.1 = Some(
+        std::process::Command::new("nsenter")
+            .args(["-t", &pid, "-n", "busybox", "httpd", "-f", "-p", "80", "-h"])
+            .arg(&docroot)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let fetch = || exec(&env, "client", &["sh", "-c", &get("198.51.100.2")]);
+    assert!(eventually(|| fetch().1.contains("hello-outside")));
+    let (ok, out) = fetch();
+    assert!(
+        ok && out.contains("hello-outside"),
+        "outbound from a bridge network: {out}"
+    );
+    let (_, out) = exec(&env, "locked", &["sh", "-c", &get("198.51.100.2")]);
+    assert!(
+        !out.contains("hello-outside"),
+        "an internal network got out: {out}"
+    );
+    drop(outside);
 
     // Bad input: docker's errors, nothing changed.
     let containers_before = env.ok(&["ps", "-a", "-q"]);

@@ -66,7 +66,8 @@ fn bridge_veth_and_cleanup() {
         std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{bridge}/forwarding"))
             .unwrap()
             .trim(),
-        "0"
+        "1",
+        "a non-internal network routes out (masqueraded)"
     );
 
     // A "container": a namespace held by a descriptor, connected to the network.
@@ -185,4 +186,70 @@ fn bridge_veth_and_cleanup() {
         net::cleanup(&store, false).unwrap(),
         net::Cleanup::default()
     );
+}
+
+#[test]
+fn nftables_table_replaced_whole() {
+    if !in_own_netns("nftables_table_replaced_whole") {
+        return;
+    }
+    use strata_builder::net::nft::{sync, Bridge};
+    let list = || {
+        let out = Command::new("nft")
+            .args(["list", "table", "ip", "strata-t"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let bridges = vec![
+        Bridge {
+            interface: "br-a".into(),
+            subnet: "10.70.0.0/16".parse().unwrap(),
+            internal: false,
+        },
+        Bridge {
+            interface: "br-b".into(),
+            subnet: "10.71.0.0/20".parse().unwrap(),
+            internal: false,
+        },
+        Bridge {
+            interface: "br-c".into(),
+            subnet: "10.72.0.0/24".parse().unwrap(),
+            internal: true,
+        },
+    ];
+    sync("strata-t", &bridges).unwrap();
+    let rules = list();
+    assert!(
+        rules.contains("ip saddr 10.70.0.0/16 oifname != \"br-a\" masquerade"),
+        "{rules}"
+    );
+    assert!(
+        rules.contains("ip saddr 10.71.0.0/20 oifname != \"br-b\" masquerade"),
+        "{rules}"
+    );
+    assert!(!rules.contains("10.72.0.0"), "{rules}");
+    assert!(
+        rules.contains("iifname \"br-c\" oifname \"br-a\" drop"),
+        "{rules}"
+    );
+    assert!(
+        rules.contains("ct state established,related accept"),
+        "{rules}"
+    );
+    assert!(
+        rules.contains("iifname \"br-a\" oifname \"br-b\" drop"),
+        "{rules}"
+    );
+    assert!(
+        rules.contains("iifname \"br-b\" oifname \"br-a\" drop"),
+        "{rules}"
+    );
+    // Replaced whole, not appended to.
+    sync("strata-t", &bridges[..1]).unwrap();
+    let rules = list();
+    assert_eq!(rules.matches("masquerade").count(), 1, "{rules}");
+    assert!(!rules.contains("br-b"), "{rules}");
+    sync("strata-t", &[]).unwrap();
+    assert_eq!(list(), "");
 }

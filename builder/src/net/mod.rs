@@ -9,11 +9,11 @@
 //! container's namespace with the address and MAC the store gave it, and a default route via
 //! the first non-internal network's gateway.
 //!
-//! Isolation without a firewall: forwarding is switched off on every strata bridge
-//! (`net.ipv4.conf.<bridge>.forwarding = 0`), so the host never routes a packet from one
-//! network to another, nor out of a network; containers on one bridge talk at layer 2. An
-//! `--internal` network also gets no default route. Outbound traffic from non-internal
-//! networks (forwarding + masquerading) is not implemented: see the README of this module.
+//! Isolation and outbound traffic: an `--internal` network gets no default route and
+//! forwarding off on its bridge (`net.ipv4.conf.<bridge>.forwarding = 0`); a non-internal
+//! one routes out, masqueraded, through the store's nftables table ([`nft`]), which also
+//! drops whatever would be forwarded from one strata bridge to another. Where nf_tables is
+//! missing, every bridge keeps forwarding off: isolated, without outbound traffic.
 //!
 //! Everything strata creates in the kernel carries an interface alias
 //! `strata <store tag> ...`, so [`cleanup`] (`system check`) finds and removes what a
@@ -25,6 +25,7 @@
 
 pub mod netlink;
 mod netns;
+pub mod nft;
 pub mod proxy;
 
 use std::io;
@@ -82,7 +83,7 @@ fn veth_alias(tag: &str, container: &str) -> String {
 }
 
 /// Creates the network's bridge in the caller's namespace if it is missing, with the
-/// gateway address, up, forwarding off.
+/// gateway address, up; forwarding on (and the firewall table rebuilt) unless internal.
 pub fn ensure_bridge(store: &Store, net: &Network) -> Result<()> {
     let (Some(name), Some(subnet), Some(gateway)) = (&net.interface, net.subnet, net.gateway)
     else {
@@ -104,11 +105,45 @@ pub fn ensure_bridge(store: &Store, net: &Network) -> Result<()> {
             "add {gateway}/{} to {name}",
             subnet.prefix()
         )))?;
+    // A non-internal network routes out (masqueraded) once the firewall table keeps the
+    // networks apart; without it (no nf_tables), no network routes anywhere.
+    let routed = !net.internal
+        && match sync_firewall(store) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("no outbound traffic for network {}: {e}", net.name);
+                false
+            }
+        };
+    if routed {
+        let global = "/proc/sys/net/ipv4/ip_forward";
+        std::fs::write(global, "1").map_err(kernel(format!("write {global}")))?;
+    }
     let forwarding = format!("/proc/sys/net/ipv4/conf/{name}/forwarding");
-    std::fs::write(&forwarding, "0").map_err(kernel(format!("write {forwarding}")))?;
+    std::fs::write(&forwarding, if routed { "1" } else { "0" })
+        .map_err(kernel(format!("write {forwarding}")))?;
     sock.set_up(name)
         .map_err(kernel(format!("set {name} up")))?;
     Ok(())
+}
+
+/// Rebuilds the store's nftables table (masquerading out of non-internal networks, no
+/// forwarding between networks) from the network records.
+pub fn sync_firewall(store: &Store) -> Result<()> {
+    let bridges: Vec<nft::Bridge> = store
+        .networks()?
+        .list()?
+        .into_iter()
+        .filter_map(|n| {
+            Some(nft::Bridge {
+                interface: n.interface.clone()?,
+                subnet: n.subnet?,
+                internal: n.internal,
+            })
+        })
+        .collect();
+    let table = format!("strata-{}", store_tag(store));
+    nft::sync(&table, &bridges).map_err(kernel(format!("replace nftables table ip {table}")))
 }
 
 /// `network create`: the record, then the bridge; no record is left if the bridge fails.
@@ -130,6 +165,9 @@ pub fn remove_network(store: &Store, key: &str) -> Result<Network> {
     reclaim(store, &nets)?;
     let net = nets.update(|s| s.remove(key))?;
     delete_link(net.interface.as_deref())?;
+    if let Err(e) = sync_firewall(store) {
+        tracing::debug!("firewall table not rebuilt: {e}");
+    }
     Ok(net)
 }
 

@@ -60,13 +60,13 @@ pub struct Link {
 
 /// A netlink message under construction: header, fixed part, attributes (nested ones by
 /// [`Msg::nest`]/[`Msg::end`]).
-struct Msg {
+pub(crate) struct Msg {
     buf: Vec<u8>,
     nests: Vec<usize>,
 }
 
 impl Msg {
-    fn new(kind: u16, flags: u16, fixed: &[u8]) -> Msg {
+    pub(crate) fn new(kind: u16, flags: u16, fixed: &[u8]) -> Msg {
         let mut buf = Vec::with_capacity(256);
         buf.extend_from_slice(&0u32.to_ne_bytes()); // length, set in finish
         buf.extend_from_slice(&kind.to_ne_bytes());
@@ -81,7 +81,7 @@ impl Msg {
         }
     }
 
-    fn attr(&mut self, kind: u16, data: &[u8]) -> &mut Msg {
+    pub(crate) fn attr(&mut self, kind: u16, data: &[u8]) -> &mut Msg {
         let len = (4 + data.len()) as u16;
         self.buf.extend_from_slice(&len.to_ne_bytes());
         self.buf.extend_from_slice(&kind.to_ne_bytes());
@@ -90,7 +90,7 @@ impl Msg {
         self
     }
 
-    fn str(&mut self, kind: u16, s: &str) -> &mut Msg {
+    pub(crate) fn str(&mut self, kind: u16, s: &str) -> &mut Msg {
         let mut data = s.as_bytes().to_vec();
         data.push(0);
         self.attr(kind, &data)
@@ -100,7 +100,7 @@ impl Msg {
         self.attr(kind, &v.to_ne_bytes())
     }
 
-    fn nest(&mut self, kind: u16) -> &mut Msg {
+    pub(crate) fn nest(&mut self, kind: u16) -> &mut Msg {
         self.nests.push(self.buf.len());
         self.buf.extend_from_slice(&0u16.to_ne_bytes());
         self.buf
@@ -115,14 +115,14 @@ impl Msg {
         self
     }
 
-    fn end(&mut self) -> &mut Msg {
+    pub(crate) fn end(&mut self) -> &mut Msg {
         let start = self.nests.pop().expect("balanced nests");
         let len = (self.buf.len() - start) as u16;
         self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
         self
     }
 
-    fn finish(mut self, seq: u32) -> Vec<u8> {
+    pub(crate) fn finish(mut self, seq: u32) -> Vec<u8> {
         let len = self.buf.len() as u32;
         self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
         self.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
