@@ -236,9 +236,12 @@ pub fn push_image(
     let digest = client
         .put_manifest(dest, &manifest_type, &bytes)
         .context("pushing the manifest")?;
-    if digest == descriptor.digest {
-        // docker records the pushed digest as a RepoDigest.
-        store.tag(&format!("{}@{digest}", dest.name()), descriptor)?;
+    let repo_digest = format!("{}@{digest}", dest.name());
+    // docker records the pushed digest as a RepoDigest (once: an index write costs an fsync).
+    if digest == descriptor.digest
+        && store.resolve(&repo_digest)?.map(|d| d.digest) != Some(descriptor.digest)
+    {
+        store.tag(&repo_digest, descriptor)?;
     }
     drop(lease);
     Ok(Pushed {
