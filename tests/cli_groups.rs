@@ -624,6 +624,24 @@ fn container_group_runs_the_container_commands() {
     assert_eq!(v["ContainersPaused"], 1);
     env.ok(&["container", "unpause", "made"]);
     assert!(env.ok(&["container", "top", "made"]).contains("sleep"));
+    // system df counts them: two containers, one running, the image in use.
+    let df = env.ok(&["system", "df"]);
+    let row = |kind: &str| -> Vec<String> {
+        let line = df.lines().find(|l| l.starts_with(kind)).unwrap();
+        line[kind.len()..]
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(&row("Containers")[..2], ["2", "1"], "{df}");
+    assert_eq!(&row("Images")[..2], ["1", "1"], "{df}");
+    assert!(
+        row("Images")[3].starts_with("0B"),
+        "in use: nothing reclaimable\n{df}"
+    );
+    let verbose = env.ok(&["system", "df", "-v"]);
+    let base_row = verbose.lines().find(|l| l.starts_with("base ")).unwrap();
+    assert!(base_row.ends_with(" 2"), "{verbose}");
     env.ok(&["container", "kill", "made"]);
 
     // system prune removes both stopped containers, then the image they held with -a.

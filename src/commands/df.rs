@@ -1,10 +1,14 @@
 //! `strata system df [-v]`: disk usage by images and build cache.
 
+use super::info::disk_bytes;
 use super::open_store;
 use crate::cli::Global;
 use crate::output::{human_size, print_table, short_id};
 use clap::Args;
+use std::collections::BTreeSet;
 use std::process::ExitCode;
+use strata_builder::container::ContainerStore;
+use strata_cache::Digest;
 use strata_registry::Reference;
 
 /// Arguments of `strata system df`. docker's `-v` (detailed output) is the global `-v`.
@@ -21,8 +25,29 @@ fn percent(part: u64, whole: u64) -> String {
 pub fn run(global: &Global, _args: DfArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(global)?;
     let usage = store.disk_usage()?;
-    // No container holds an image yet, so every image is reclaimable.
+    let containers = ContainerStore::new(store.clone()).list()?;
+    let used: BTreeSet<Digest> = containers.iter().map(|c| *c.image_id()).collect();
+    // docker's arithmetic: reclaimable = total - the sizes of the images containers use.
     let images = usage.images_bytes;
+    let active_images: Vec<_> = usage
+        .images
+        .iter()
+        .filter(|i| {
+            store
+                .image_id(&i.entry.descriptor)
+                .is_ok_and(|id| used.contains(&id))
+        })
+        .collect();
+    let active_bytes: u64 = active_images.iter().map(|i| i.size).sum();
+    let image_reclaim = images.saturating_sub(active_bytes);
+    // A container's size is its writable layer (the overlay upper dir).
+    let sizes: Vec<(bool, u64)> = containers
+        .iter()
+        .map(|c| (c.is_running(), disk_bytes(&c.upper_dir(&store))))
+        .collect();
+    let running = sizes.iter().filter(|(r, _)| *r).count();
+    let container_bytes: u64 = sizes.iter().map(|(_, b)| b).sum();
+    let container_reclaim: u64 = sizes.iter().filter(|(r, _)| !r).map(|(_, b)| b).sum();
     let cache = usage.roots_only_bytes;
     print_table(
         &["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
@@ -30,16 +55,24 @@ pub fn run(global: &Global, _args: DfArgs) -> anyhow::Result<ExitCode> {
             vec![
                 "Images".into(),
                 usage.images.len().to_string(),
-                "0".into(),
+                active_images.len().to_string(),
                 human_size(images),
-                format!("{} ({})", human_size(images), percent(images, images)),
+                format!(
+                    "{} ({})",
+                    human_size(image_reclaim),
+                    percent(image_reclaim, images)
+                ),
             ],
             vec![
                 "Containers".into(),
-                "0".into(),
-                "0".into(),
-                "0B".into(),
-                "0B".into(),
+                containers.len().to_string(),
+                running.to_string(),
+                human_size(container_bytes),
+                format!(
+                    "{} ({})",
+                    human_size(container_reclaim),
+                    percent(container_reclaim, container_bytes)
+                ),
             ],
             vec![
                 "Local Volumes".into(),
@@ -50,7 +83,7 @@ pub fn run(global: &Global, _args: DfArgs) -> anyhow::Result<ExitCode> {
             ],
             vec![
                 "Build Cache".into(),
-                "0".into(),
+                usage.cache_records.to_string(),
                 "0".into(),
                 human_size(cache),
                 human_size(cache),
@@ -73,10 +106,12 @@ pub fn run(global: &Global, _args: DfArgs) -> anyhow::Result<ExitCode> {
                         .map(|r| (r.familiar_name(), r.tag().unwrap_or("<none>").to_string()))
                         .collect()
                 };
-                let id = store
-                    .image_id(&img.entry.descriptor)
-                    .map(|d| short_id(&d.to_string()))
-                    .unwrap_or_default();
+                let digest = store.image_id(&img.entry.descriptor).ok();
+                let id = digest.map(|d| short_id(&d.to_string())).unwrap_or_default();
+                let users = containers
+                    .iter()
+                    .filter(|c| Some(*c.image_id()) == digest)
+                    .count();
                 names
                     .into_iter()
                     .map(|(repo, tag)| {
@@ -87,7 +122,7 @@ pub fn run(global: &Global, _args: DfArgs) -> anyhow::Result<ExitCode> {
                             human_size(img.size),
                             human_size(img.shared_size),
                             human_size(img.unique_size),
-                            "0".into(),
+                            users.to_string(),
                         ]
                     })
                     .collect::<Vec<_>>()

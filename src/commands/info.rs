@@ -74,7 +74,7 @@ fn storage_driver(root: &Path) -> (String, String) {
 
 /// Bytes on disk under `dir` (allocated blocks; hard links counted once; symlinks not
 /// followed), like `du -s`.
-fn disk_bytes(dir: &Path) -> u64 {
+pub fn disk_bytes(dir: &Path) -> u64 {
     let mut seen = HashSet::new();
     let mut total = 0u64;
     let mut stack = vec![dir.to_path_buf()];
