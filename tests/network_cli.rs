@@ -149,6 +149,30 @@ fn create_list_inspect_remove() {
         err.contains("bridge is a pre-defined network and cannot be removed"),
         "{err}"
     );
+    // A subnet another interface uses (as docker0 uses 172.17.0.0/16) is refused.
+    let out = std::process::Command::new("sh")
+        .args([
+            "-ec",
+            "ip link add dum0 type veth peer name dum1 && ip addr add 10.44.0.5/16 dev dum0",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let bridges = ip(&["-o", "link"]).matches("br-").count();
+    let err = env.fails(
+        &["network", "create", "--subnet", "10.44.1.0/24", "taken"],
+        1,
+    );
+    assert!(
+        err.contains("overlaps 10.44.0.5/16 of interface dum0"),
+        "{err}"
+    );
+    assert_eq!(
+        ip(&["-o", "link"]).matches("br-").count(),
+        bridges,
+        "a refused network left its bridge"
+    );
+    ip(&["link", "del", "dum0"]);
     assert_eq!(env.ok(&["network", "ls", "--no-trunc"]), before);
 
     // rm removes record and bridge; prune removes the unused rest.

@@ -95,6 +95,23 @@ pub fn ensure_bridge(store: &Store, net: &Network) -> Result<()> {
         .map_err(kernel(format!("look up {name}")))?
         .is_none()
     {
+        // A subnet some other interface already uses (docker's docker0 holds 172.17.0.0/16)
+        // would give the host two routes for it: refused instead of breaking its network.
+        let links = sock.links().map_err(kernel("list interfaces"))?;
+        for (index, addr, prefix) in sock.addresses().map_err(kernel("list addresses"))? {
+            let theirs = strata_cache::network::Subnet::new(addr, prefix);
+            if subnet.contains(addr) || theirs.is_some_and(|t| t.contains(gateway)) {
+                let other = links
+                    .iter()
+                    .find(|l| l.index == index)
+                    .map(|l| l.name.clone())
+                    .unwrap_or_else(|| format!("#{index}"));
+                return Err(NetError::Invalid(format!(
+                    "network {}: subnet {subnet} overlaps {addr}/{prefix} of interface {other}",
+                    net.name
+                )));
+            }
+        }
         match sock.add_bridge(name, &bridge_alias(&store_tag(store), net)) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
             other => other.map_err(kernel(format!("create bridge {name}")))?,

@@ -12,6 +12,7 @@ const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
+const RTM_GETADDR: u16 = 22;
 const RTM_NEWROUTE: u16 = 24;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -281,6 +282,31 @@ impl Socket {
             }
         })?;
         Ok(links)
+    }
+
+    /// Every IPv4 address of the namespace: (interface index, address, prefix length).
+    pub fn addresses(&mut self) -> io::Result<Vec<(i32, Ipv4Addr, u8)>> {
+        let mut fixed = [0u8; 8];
+        fixed[0] = AF_INET;
+        let seq = self.send(Msg::new(RTM_GETADDR, NLM_F_DUMP, &fixed))?;
+        let mut out = Vec::new();
+        self.replies(seq, |kind, payload| {
+            if kind != RTM_NEWADDR || payload.len() < 8 || payload[0] != AF_INET {
+                return;
+            }
+            let prefix = payload[1];
+            let index = u32::from_ne_bytes(payload[4..8].try_into().expect("4 bytes")) as i32;
+            let mut addr = None;
+            for (k, d) in attrs(&payload[8..]) {
+                if (k == IFA_LOCAL || (k == IFA_ADDRESS && addr.is_none())) && d.len() == 4 {
+                    addr = Some(Ipv4Addr::new(d[0], d[1], d[2], d[3]));
+                }
+            }
+            if let Some(a) = addr {
+                out.push((index, a, prefix));
+            }
+        })?;
+        Ok(out)
     }
 
     /// The link called `name`, if any.
