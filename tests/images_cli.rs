@@ -310,3 +310,25 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     env.ok(&["system", "check", "--repair"]);
     assert_eq!(env.snapshot(), before);
 }
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    let env = Env::new();
+    env.import_base("base:1");
+    // A reader that goes away at once, as `strata inspect base:1 | true` has.
+    let mut child = env
+        .cmd(&["inspect", "base:1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn strata");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(141)),
+        "status {:?}, stderr: {stderr}",
+        out.status
+    );
+}
