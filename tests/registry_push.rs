@@ -475,3 +475,74 @@ fn build_pulls_its_base_on_demand_pushes_and_rechecks_with_pull() {
     assert!(log.contains("Status: Image is up to date"), "{log}");
     ok(&dst, &["system", "check"]);
 }
+
+#[test]
+fn a_failed_upload_while_compressing_falls_back_to_the_stored_variant() {
+    // A registry that refuses every PATCH: the streamed upload fails, the variant is pushed
+    // with an ordinary POST + PUT afterwards.
+    let blobs = Arc::new(Mutex::new(HashMap::<String, Vec<u8>>::new()));
+    let manifest = Arc::new(Mutex::new(Vec::new()));
+    let patches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (b, m, p) = (blobs.clone(), manifest.clone(), patches.clone());
+    let handler: Arc<BodyHandler> = Arc::new(move |method, path, _headers, body| {
+        let (route, query) = path.split_once('?').unwrap_or((path, ""));
+        match method {
+            "HEAD" => match b.lock().unwrap().get(route.rsplit('/').next().unwrap()) {
+                Some(blob) => {
+                    Reply::new(200, Vec::new()).header("Content-Length", &blob.len().to_string())
+                }
+                None => Reply::new(404, Vec::new()),
+            },
+            "POST" => Reply::new(202, Vec::new()).header("Location", "/v2/f/img/blobs/uploads/u"),
+            "PATCH" => {
+                p.fetch_add(1, Ordering::SeqCst);
+                Reply::new(500, Vec::new())
+            }
+            "PUT" if route.contains("/manifests/") => {
+                *m.lock().unwrap() = body.to_vec();
+                Reply::new(201, Vec::new())
+            }
+            "PUT" => {
+                let digest = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("digest="))
+                    .unwrap();
+                assert_eq!(Digest::of_bytes(body).to_string(), digest);
+                b.lock().unwrap().insert(digest.to_string(), body.to_vec());
+                Reply::new(201, Vec::new())
+            }
+            _ => Reply::new(405, Vec::new()),
+        }
+    });
+    let port = fake_registry_with_bodies(handler);
+    let env = Env::new();
+    env.import_base("base");
+    let out = run(
+        &env,
+        &[
+            "-v",
+            "push",
+            "--compression",
+            "zstd",
+            "base",
+            &format!("127.0.0.1:{port}/f/img:v1"),
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("uploading while compressing failed"),
+        "{stderr}"
+    );
+    assert!(patches.load(Ordering::SeqCst) >= 1);
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.lock().unwrap()).unwrap();
+    let layer = &manifest["layers"][0];
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    let blob = blobs.lock().unwrap()[layer["digest"].as_str().unwrap()].clone();
+    assert!(blob.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]), "not zstd");
+    ok(&env, &["system", "check"]);
+}
