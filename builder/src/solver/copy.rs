@@ -3,7 +3,7 @@
 //! no file is created), or, for ADD of local archives (which must be unpacked), a staging
 //! directory laid out as the image's root.
 
-use super::rootfs::{find, resolve_user};
+use super::rootfs::resolve_user;
 use super::SolveError;
 use crate::context::{ContextView, Entry, EntryKind, PatternMatcher, Placed, StatCache, Timestamp};
 use crate::dockerfile::instructions::Copy;
@@ -109,7 +109,8 @@ pub fn copy_into(
             "ADD of URLs is not supported yet".into(),
         ));
     }
-    let dest = absolute_dest(&copy.dest, workdir);
+    // Symlinks on the way are followed inside the image, as BuildKit does.
+    let dest = super::scoped::resolve_dest(lowers, &absolute_dest(&copy.dest, workdir))?;
     let exclude = exclude_matcher(copy)?;
     if copy.parents {
         // The sources keep their paths below the pivot: the destination is a directory.
@@ -256,7 +257,7 @@ fn join(dir: &str, name: &str) -> String {
 }
 
 fn is_dir_in(lowers: &[PathBuf], path: &str) -> bool {
-    find(lowers, path.trim_end_matches('/')).is_some_and(|p| p.is_dir())
+    super::scoped::dir_meta(lowers, path.trim_end_matches('/')).is_some()
 }
 
 /// A local tar (plain or compressed) that ADD unpacks, recognised by content as docker does.
@@ -301,10 +302,7 @@ impl CopySink for Staging<'_> {
                 continue;
             }
             fs::create_dir(&host).map_err(io(&host))?;
-            match find(self.lowers, &rel)
-                .and_then(|p| fs::metadata(p).ok())
-                .filter(|m| m.is_dir())
-            {
+            match super::scoped::dir_meta(self.lowers, &rel) {
                 Some(meta) => {
                     fs::set_permissions(&host, fs::Permissions::from_mode(meta.mode() & 0o7777))
                         .map_err(io(&host))?;

@@ -4,7 +4,6 @@
 //! the same layer bytes.
 
 use super::copy::{CopySink, Ownership};
-use super::rootfs::find;
 use super::SolveError;
 use crate::context::{Entry, EntryKind, Timestamp};
 use crate::layer::{Content, LayerTree, Node};
@@ -73,10 +72,7 @@ impl CopySink for TreeSink<'_> {
                 Some(_) => return Err(Self::exists_error(&path)),
                 None => {}
             }
-            let node = match find(self.lowers, &path)
-                .and_then(|p| std::fs::metadata(p).ok())
-                .filter(|m| m.is_dir())
-            {
+            let node = match super::scoped::dir_meta(self.lowers, &path) {
                 Some(meta) => Node {
                     content: Content::Dir,
                     mode: meta.mode() & 0o7777,

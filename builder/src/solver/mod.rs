@@ -15,6 +15,7 @@ mod progress;
 mod remote;
 pub mod rootfs;
 mod run;
+pub mod scoped;
 mod stage;
 
 pub use export::to_graph_config;

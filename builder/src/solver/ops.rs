@@ -383,13 +383,12 @@ impl Op for MkdirOp {
         _scratch: &Path,
         tree: &Path,
     ) -> Result<Output, SolveError> {
-        if rootfs::find(lowers, &self.dir).is_none() {
-            let (uid, gid, _) = rootfs::resolve_user(lowers, &self.user)?;
-            let path = tree.join(self.dir.trim_start_matches('/'));
-            std::fs::create_dir_all(&path)
-                .map_err(|e| SolveError::Io(path.display().to_string(), e))?;
-            std::os::unix::fs::lchown(&path, Some(uid), Some(gid))
-                .map_err(|e| SolveError::Io(path.display().to_string(), e))?;
+        // BuildKit's mkdir resolves the path inside the image: `WORKDIR /app` with
+        // `/app -> /opt/app` makes /opt/app.
+        let dir = super::scoped::resolve(lowers, &self.dir)?;
+        if rootfs::find(lowers, &dir).is_none() {
+            let owner = rootfs::resolve_user(lowers, &self.user)?;
+            super::scoped::mkdir_all(tree, lowers, &dir, (owner.0, owner.1))?;
         }
         Ok(Output::Dir { overlay: false })
     }

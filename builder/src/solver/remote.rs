@@ -15,14 +15,15 @@
 
 use super::key::KeyBuilder;
 use super::ops::{Inputs, Op, OpEnv, Output};
-use super::rootfs::{find, resolve_user};
+use super::rootfs::resolve_user;
+use super::scoped;
 use super::SolveError;
 use crate::dockerfile::instructions::Copy;
 use crate::graph::Step;
 use sha2::Digest as _;
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -319,9 +320,11 @@ impl Op for AddUrlOp {
             })?,
             None => 0o600,
         };
-        let dest = absolute_dest(&self.copy.dest, &self.step.workdir);
-        let into_dir = dest.ends_with('/')
-            || find(lowers, dest.trim_end_matches('/')).is_some_and(|p| p.is_dir());
+        // Symlinks on the way are followed inside the image, as BuildKit does.
+        let dest =
+            scoped::resolve_dest(lowers, &absolute_dest(&self.copy.dest, &self.step.workdir))?;
+        let into_dir =
+            dest.ends_with('/') || scoped::dir_meta(lowers, dest.trim_end_matches('/')).is_some();
         if self.copy.sources.len() > 1 && !into_dir {
             return Err(SolveError::Copy(
                 "When using ADD with more than one source file, the destination must be a directory and end with a /".into(),
@@ -338,7 +341,7 @@ impl Op for AddUrlOp {
                 .parent()
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            prepare_dir(tree, lowers, &parent, owner)?;
+            scoped::mkdir_all(tree, lowers, &parent, owner)?;
             let host = tree.join(target.trim_start_matches('/'));
             if fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir()) {
                 return Err(SolveError::Copy(format!(
@@ -399,47 +402,6 @@ fn set_mtime(path: &Path, sec: i64, nsec: i64) -> Result<(), SolveError> {
         AtFlags::SYMLINK_NOFOLLOW,
     )
     .map_err(|e| SolveError::Io(path.display().to_string(), e.into()))
-}
-
-/// Creates `dir` and its parents in `staging`; directories the image has keep their mode,
-/// owner and mtime (the layer must not change them), new ones are 0755 owned by `owner`.
-fn prepare_dir(
-    staging: &Path,
-    lowers: &[PathBuf],
-    dir: &str,
-    owner: (u32, u32),
-) -> Result<(), SolveError> {
-    let mut rel = String::new();
-    for comp in dir.split('/').filter(|c| !c.is_empty()) {
-        rel = if rel.is_empty() {
-            comp.to_string()
-        } else {
-            format!("{rel}/{comp}")
-        };
-        let host = staging.join(&rel);
-        if host.is_dir() {
-            continue;
-        }
-        let err = |e| SolveError::Io(host.display().to_string(), e);
-        fs::create_dir(&host).map_err(err)?;
-        match find(lowers, &rel)
-            .and_then(|p| fs::metadata(p).ok())
-            .filter(|m| m.is_dir())
-        {
-            Some(meta) => {
-                fs::set_permissions(&host, fs::Permissions::from_mode(meta.mode() & 0o7777))
-                    .map_err(err)?;
-                std::os::unix::fs::lchown(&host, Some(meta.uid()), Some(meta.gid()))
-                    .map_err(err)?;
-                set_mtime(&host, meta.mtime(), meta.mtime_nsec())?;
-            }
-            None => {
-                fs::set_permissions(&host, fs::Permissions::from_mode(0o755)).map_err(err)?;
-                std::os::unix::fs::lchown(&host, Some(owner.0), Some(owner.1)).map_err(err)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The system's CA bundle plus `$SSL_CERT_FILE`; Mozilla's roots when neither has any.

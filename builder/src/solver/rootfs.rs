@@ -4,7 +4,6 @@
 use super::SolveError;
 use crate::layer::{decompress, extract_layer, ExtractOptions};
 use std::io::BufReader;
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use strata_cache::{Descriptor, Digest, Store};
 
@@ -40,27 +39,11 @@ pub fn snapshots(store: &Store, layers: &[LayerRef]) -> Result<Vec<PathBuf>, Sol
     layers.iter().map(|l| snapshot(store, l)).collect()
 }
 
-fn is_whiteout(path: &Path) -> bool {
-    std::fs::symlink_metadata(path)
-        .map(|m| m.file_type().is_char_device() && std::os::unix::fs::MetadataExt::rdev(&m) == 0)
-        .unwrap_or(false)
-}
-
-/// Finds `rel` (relative, `/`-separated, no symlinks followed) in the stack, top layer first,
-/// honouring a whiteout of the path itself. Opaque parents are not checked: that only
-/// matters for a file deleted by replacing its whole directory.
+/// Finds `rel` (relative, `/`-separated, taken literally: no symlink in it is followed, on
+/// the host or in the image) in the stack, top layer first, honouring whiteouts and opaque
+/// directories. The returned path leads through real directories only.
 pub fn find(lowers: &[PathBuf], rel: &str) -> Option<PathBuf> {
-    let rel = rel.trim_start_matches('/');
-    for lower in lowers.iter().rev() {
-        let candidate = lower.join(rel);
-        if is_whiteout(&candidate) {
-            return None;
-        }
-        if std::fs::symlink_metadata(&candidate).is_ok() {
-            return Some(candidate);
-        }
-    }
-    None
+    super::scoped::lookup(lowers, rel).map(|found| found.host)
 }
 
 /// uid, gid and supplementary gids for a `USER` / `--chown` spec, read from the stack's
@@ -74,12 +57,12 @@ pub fn resolve_user(lowers: &[PathBuf], spec: &str) -> Result<(u32, u32, Vec<u32
         None => (spec, None),
     };
     let read = |name: &str| {
-        find(lowers, name)
-            .and_then(|p| std::fs::read_to_string(p).ok())
+        super::scoped::read_file(lowers, name)
+            .map(|data| String::from_utf8_lossy(&data).into_owned())
             .unwrap_or_default()
     };
-    let passwd = read("etc/passwd");
-    let groups = read("etc/group");
+    let passwd = read("/etc/passwd");
+    let groups = read("/etc/group");
     let (uid, primary) = match user.parse::<u32>() {
         Ok(uid) => {
             let gid = passwd
