@@ -365,6 +365,22 @@ fn hub_search_speaks_the_v1_api_with_dockers_columns() {
         &hub,
     );
     assert_eq!(tmpl, "busybox: 3300\n");
+    let table = ok(
+        &env,
+        &[
+            "search",
+            "--format",
+            "table {{.Name}}\\t{{.StarCount}}",
+            "--limit",
+            "2",
+            "busybox",
+        ],
+        &hub,
+    );
+    assert_eq!(
+        table,
+        "NAME                 STARS\nbusybox              3300\nradial/busyboxplus   45\n"
+    );
 
     // Bad input: docker's errors, nothing sent.
     let before = seen.lock().unwrap().len();

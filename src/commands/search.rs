@@ -34,8 +34,8 @@ pub struct SearchArgs {
     /// Don't truncate output
     #[arg(long)]
     no_trunc: bool,
-    /// `table` (default), `json` (one object per line) or a Go-like template
-    /// ({{.Name}}\t{{.StarCount}})
+    /// `table` (default), `json` (one object per line), a Go-like template
+    /// ({{.Name}}\t{{.StarCount}}) or `table TEMPLATE` (with docker's header row)
     #[arg(long)]
     format: Option<String>,
     /// The search term; HOST[:PORT]/TERM searches that registry's catalog
@@ -126,9 +126,13 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
     if !(1..=100).contains(&args.limit) {
         bail!("limit {} is outside the range of [1, 100]", args.limit);
     }
-    let template = match args.format.as_deref() {
-        None | Some("table") | Some("json") => None,
-        Some(t) => Some(Template::parse(t)?),
+    // `table TEMPLATE` prints docker's header row above the rendered rows, in columns.
+    let (table, template) = match args.format.as_deref() {
+        None | Some("table") | Some("json") => (false, None),
+        Some(t) => match t.strip_prefix("table ") {
+            Some(rest) => (true, Some(Template::parse(rest)?)),
+            None => (false, Some(Template::parse(t)?)),
+        },
     };
     if args.term.contains("://") {
         bail!(
@@ -184,6 +188,20 @@ pub fn run(args: SearchArgs) -> anyhow::Result<ExitCode> {
         }
     };
     match (args.format.as_deref(), template) {
+        (_, Some(t)) if table => {
+            let header = t.render(&json!({"Name": "NAME", "Description": "DESCRIPTION",
+                "StarCount": "STARS", "IsOfficial": "OFFICIAL"}))?;
+            let header: Vec<&str> = header.split('\t').collect();
+            let mut rows = Vec::new();
+            for r in &results {
+                let official = if r.is_official { "[OK]" } else { "" };
+                let line = t.render(&row_json(r, &description(r), official))?;
+                let mut cells: Vec<String> = line.split('\t').map(String::from).collect();
+                cells.resize(header.len(), String::new());
+                rows.push(cells);
+            }
+            crate::output::print_table(&header, &rows);
+        }
         (_, Some(t)) => {
             for r in &results {
                 let official = if r.is_official { "[OK]" } else { "" };
