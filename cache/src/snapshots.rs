@@ -48,7 +48,7 @@ const TREE: &str = "fs";
 const MARKER: &str = "snapshot.json";
 const MARKER_VERSION: u32 = 1;
 
-/// The completion marker: written (and fsynced) last, before the rename into place.
+/// The completion marker: written last, before the rename into place.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Marker {
@@ -109,8 +109,9 @@ impl Store {
     /// directory inside `snapshots/` (same file system, mode 0755), calls `fill` with its
     /// path (the caller unpacks the layer there, whiteouts as overlay whiteouts; `fill` may
     /// also replace the directory by renaming one onto its path, e.g. a RUN step's upper
-    /// dir), fsyncs that directory, writes and fsyncs the completion marker, and renames the
-    /// whole into place.
+    /// dir), writes the completion marker, and renames the whole into place. Nothing is
+    /// fsynced: a snapshot can always be made again from its blob, and a torn one (marker
+    /// missing, empty or not matching) is garbage to `scan_snapshots`.
     ///
     /// Concurrent calls for one diffID, in threads or processes, fill it once: the others
     /// wait on a per-layer lock and then return the finished snapshot. When `fill` fails
@@ -160,9 +161,11 @@ impl Store {
                 .into())
             }
         }
-        sync_dir(&tree)?;
+        // No fsync here (blobs get theirs): a snapshot is a cache of its blob. After a crash
+        // a snapshot whose marker did not reach the disk whole fails `scan_snapshots`'
+        // check and is garbage that GC and `check --repair` remove, and the next build
+        // unpacks the blob again; one that did not appear at all is simply made again.
         write_marker(&tmp.path.join(MARKER), diff_id)?;
-        sync_dir(&tmp.path)?;
         let dest = self.snapshot_dir(diff_id);
         if let Err(e) = fs::rename(&tmp.path, &dest) {
             let taken = [Errno::NOTEMPTY, Errno::EXIST]
@@ -185,7 +188,6 @@ impl Store {
             fs::rename(&tmp.path, &dest).ctx("rename", &dest)?;
         }
         tmp.disarm();
-        sync_dir(&dir)?;
         Ok(dest.join(TREE))
     }
 
@@ -291,8 +293,7 @@ fn write_marker(path: &Path, diff_id: &Digest) -> Result<()> {
         .mode(0o644)
         .open(path)
         .ctx("create", path)?;
-    f.write_all(&bytes).ctx("write", path)?;
-    f.sync_all().ctx("fsync", path)
+    f.write_all(&bytes).ctx("write", path)
 }
 
 fn read_marker(path: &Path) -> Option<Marker> {

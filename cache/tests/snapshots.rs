@@ -288,17 +288,32 @@ fn crashed_creation_is_garbage_that_check_removes() {
     fs::set_permissions(del.join("fs"), fs::Permissions::from_mode(0o000)).unwrap();
     let incomplete = store.snapshots_dir().join(diff("no marker").hex());
     fs::create_dir_all(incomplete.join("fs/usr")).unwrap();
+    // Snapshots are not fsynced: after a crash the rename may have reached the disk but
+    // not the marker's bytes (empty), or only some of them.
+    let good = store
+        .create_snapshot(&diff("torn"), |tmp| fill_tree(tmp, "torn"))
+        .unwrap();
+    let marker = good.parent().unwrap().join("snapshot.json");
+    let text = fs::read(&marker).unwrap();
+    let torn = store.snapshots_dir().join(diff("torn").hex());
+    fs::write(&marker, &text[..text.len() / 2]).unwrap();
+    let empty = store.snapshots_dir().join(diff("empty marker").hex());
+    fs::create_dir_all(empty.join("fs/usr")).unwrap();
+    fs::write(empty.join("snapshot.json"), b"").unwrap();
+    assert_eq!(store.snapshot(&diff("no marker")).unwrap(), None);
 
     let report = store.check(false).unwrap();
     assert!(report.is_consistent(), "{report:#?}");
     assert!(report.has_garbage());
-    assert_eq!(report.snapshot_garbage.len(), 3, "{report:#?}");
+    assert_eq!(report.snapshot_garbage.len(), 5, "{report:#?}");
     assert!(report.snapshot_garbage.contains(&del));
     assert!(report.snapshot_garbage.contains(&incomplete));
+    assert!(report.snapshot_garbage.contains(&torn));
+    assert!(report.snapshot_garbage.contains(&empty));
     assert_eq!(report.snapshots_checked, 0);
 
     let report = store.check(true).unwrap();
-    assert_eq!(report.repaired.unwrap().files_removed.len(), 3);
+    assert_eq!(report.repaired.unwrap().files_removed.len(), 5);
     assert!(store.check(false).unwrap().is_clean());
     assert!(entries(&store.snapshots_dir()).is_empty());
     // The dead process's layer lock is gone with it.
