@@ -132,6 +132,9 @@ pub fn run(store: Store, id: ContainerId, attach_first: bool, mut report: File) 
         let _ = writeln!(report, "error {msg}");
         return Err(ContainerError::Invalid(msg));
     };
+    // However the monitor ends (even when the record vanished under it), the container's
+    // cgroup goes with it.
+    let _cgroup = CgroupCleanup(id);
     std::fs::write(dir.join(PID_FILE), std::process::id().to_string())
         .map_err(ContainerError::io("write monitor.pid"))?;
     let (_dir_fd, sock) = short_socket_path(&dir, SOCKET)
@@ -231,6 +234,15 @@ pub fn run(store: Store, id: ContainerId, attach_first: bool, mut report: File) 
         let _ = c.shutdown(std::net::Shutdown::Both);
     }
     Ok(code)
+}
+
+/// Removes a container's cgroup when dropped.
+struct CgroupCleanup(ContainerId);
+
+impl Drop for CgroupCleanup {
+    fn drop(&mut self) {
+        pause::thaw_and_remove_cgroup(&self.0);
+    }
 }
 
 /// One run of the process. `Ok(code)` when it ran and ended; `Err(code)` when it could
