@@ -234,3 +234,51 @@ COPY --chown=hostonly f.txt /x
     assert_eq!(workdir.trim(), "/wlink");
     tool("docker", &["rmi", "linked"]);
 }
+
+/// `RUN --mount=type=bind,from=STAGE` shows the stage's layers merged (a file deleted by a
+/// later layer is gone), follows a symlinked `source` inside the stage (a link to /etc shows
+/// the stage's /etc, not the host's), is read-only unless `rw`, and `rw` writes are dropped.
+#[test]
+fn bind_mounts_from_stages_use_the_snapshots() {
+    let env = Env::new();
+    env.import_base("base");
+    let ctx = env.path("ctx");
+    fs::create_dir(&ctx).unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM base AS src
+RUN mkdir -p /opt/out/sub && echo one > /opt/out/a && echo two > /opt/out/sub/b \\
+ && echo gone > /opt/out/gone && ln -s /opt/out /out && ln -s /etc /hostetc \\
+ && ln -s sub/b /opt/out/rel
+RUN rm /opt/out/gone && echo three > /opt/out/c && chmod 0640 /opt/out/c
+FROM base
+RUN --mount=type=bind,from=src,source=/out,target=/m \\
+    cd /m && find . | sort > /list.txt && cat a sub/b c rel > /cat.txt \\
+ && stat -c %a c > /mode.txt && (touch /m/new 2>/dev/null && echo writable || echo ro) > /ro.txt
+RUN --mount=type=bind,from=src,source=/hostetc,target=/e ls /e > /etc-list.txt
+RUN --mount=type=bind,from=src,source=/out/sub/b,target=/f cat /f > /file.txt
+RUN --mount=type=bind,from=src,source=out,target=/w,rw echo x > /w/new && echo x >> /w/a && cat /w/a > /rw.txt
+RUN --mount=type=bind,from=src,source=/out,target=/m2 ls /m2 > /after.txt
+",
+    )
+    .unwrap();
+    let out = env.path("out");
+    let log = env.run(&[
+        "--progress",
+        "plain",
+        "build",
+        "-o",
+        &format!("type=local,dest={}", out.display()),
+        ctx.to_str().unwrap(),
+    ]);
+    ok(&log);
+    let read = |name: &str| fs::read_to_string(out.join(name)).unwrap();
+    assert_eq!(read("list.txt"), ".\n./a\n./c\n./rel\n./sub\n./sub/b\n");
+    assert_eq!(read("cat.txt"), "one\ntwo\nthree\ntwo\n");
+    assert_eq!(read("mode.txt"), "640\n");
+    assert_eq!(read("ro.txt"), "ro\n");
+    assert_eq!(read("etc-list.txt"), "group\npasswd\n");
+    assert_eq!(read("file.txt"), "two\n");
+    assert_eq!(read("rw.txt"), "one\nx\n");
+    assert_eq!(read("after.txt"), "a\nc\nrel\nsub\n");
+}

@@ -11,7 +11,8 @@
 //! What a bind mount reads is part of the step's cache key ([`source_digests`]).
 
 use super::ops::OpEnv;
-use super::stage::{image_result, merged_tree};
+use super::scoped;
+use super::stage::image_result;
 use super::SolveError;
 use crate::context::{ContextView, EntryKind};
 use crate::dockerfile::instructions::{CacheSharing, Mount, MountType};
@@ -265,31 +266,85 @@ fn bind_source(
                 Source::Image(r) => image_result(shared.store, r)?.layers,
                 _ => unreachable!("matched above"),
             };
-            let tree = merged_tree(shared.store, &layers)?;
-            let root = tree.path().join("root");
-            let path = resolve_in(&root, &source_path(mount), &mount.from)?;
+            // The layers' snapshots (unpacked once, shared by every build), seen merged.
+            let lowers = super::rootfs::snapshots(shared.store, &layers)?;
+            let rel = crate::context::clean_source(&source_path(mount)).path;
+            let resolved = scoped::resolve(&lowers, &rel)?;
+            let found = scoped::lookup(&lowers, &resolved).ok_or_else(|| {
+                SolveError::Copy(format!(
+                    "failed to compute cache key: \"{rel}\" not found in {}",
+                    mount.from
+                ))
+            })?;
+            let parent = private.parent().unwrap_or(private);
+            let tree = tempfile::Builder::new()
+                .prefix("bind-")
+                .tempdir_in(parent)
+                .map_err(io(parent))?;
+            let dest = tree.path().join("root");
+            if found.is_dir() {
+                let dirs = scoped::merged_dirs(&lowers, &resolved).unwrap_or_default();
+                link_merged(&dirs, &found, &dest, !mount.read_only)?;
+            } else {
+                fs::create_dir(&dest).map_err(io(&dest))?;
+                let name = Path::new(&resolved).file_name().unwrap_or_default();
+                let file = dest.join(name);
+                link_entry(&found, &file, !mount.read_only)?;
+                out._trees.push(tree);
+                return Ok(file);
+            }
             out._trees.push(tree);
-            Ok(path)
+            Ok(dest)
         }
     }
 }
 
-/// `rel` inside `root`, refusing paths that leave it through `..` or a symlink.
-fn resolve_in(root: &Path, rel: &str, from: &str) -> Result<PathBuf, SolveError> {
-    let clean = crate::context::clean_source(rel).path;
-    let path = root.join(clean.trim_start_matches('/'));
-    let real = fs::canonicalize(&path).map_err(|_| {
-        SolveError::Copy(format!(
-            "failed to compute cache key: \"{clean}\" not found in {from}"
-        ))
-    })?;
-    let real_root = fs::canonicalize(root).map_err(io(root))?;
-    if !real.starts_with(&real_root) {
-        return Err(SolveError::Copy(format!(
-            "{clean} in {from} leads outside of its file system (an absolute symlink?)"
-        )));
+/// Lays the merged directory `dirs` (top layer first; `top` is its topmost entry) out at
+/// `dest`: directories are made with their metadata, everything else is hard-linked from
+/// the snapshots (a read-only mount cannot change them), or copied when `writable` (the
+/// mount's writes are discarded with `dest`). No layer is unpacked again.
+fn link_merged(
+    dirs: &[PathBuf],
+    top: &scoped::Found,
+    dest: &Path,
+    writable: bool,
+) -> Result<(), SolveError> {
+    fs::create_dir(dest).map_err(io(dest))?;
+    let first = dirs.first().map(PathBuf::as_path).unwrap_or(&top.host);
+    for (name, found, below) in scoped::read_merged(dirs).map_err(io(first))? {
+        let to = dest.join(&name);
+        if found.is_dir() {
+            link_merged(&below, &found, &to, writable)?;
+        } else {
+            link_entry(&found, &to, writable)?;
+        }
     }
-    Ok(real)
+    set_meta(dest, &top.meta)
+}
+
+/// One non-directory entry of a snapshot at `to`: a hard link, or a copy when `writable`.
+fn link_entry(found: &scoped::Found, to: &Path, writable: bool) -> Result<(), SolveError> {
+    let ft = found.meta.file_type();
+    if ft.is_symlink() {
+        let link = fs::read_link(&found.host).map_err(io(&found.host))?;
+        symlink(link, to).map_err(io(to))?;
+        return std::os::unix::fs::lchown(to, Some(found.meta.uid()), Some(found.meta.gid()))
+            .map_err(io(to));
+    }
+    if !ft.is_file() {
+        // Devices, fifos and sockets are not needed to read a build's outputs.
+        return Ok(());
+    }
+    if !writable && fs::hard_link(&found.host, to).is_ok() {
+        return Ok(());
+    }
+    fs::copy(&found.host, to).map_err(io(&found.host))?;
+    set_meta(to, &found.meta)
+}
+
+fn set_meta(path: &Path, meta: &fs::Metadata) -> Result<(), SolveError> {
+    std::os::unix::fs::lchown(path, Some(meta.uid()), Some(meta.gid())).map_err(io(path))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(meta.mode() & 0o7777)).map_err(io(path))
 }
 
 /// Copies the view's `entry` (a file or a directory with what the ignore rules keep) to

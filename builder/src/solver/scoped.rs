@@ -54,55 +54,85 @@ fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
 /// The entry at `path` (absolute or relative to the root, taken literally: no symlink in it
 /// is followed, `..` finds nothing) in the layered view of `lowers` (bottom first).
 pub fn lookup(lowers: &[PathBuf], path: &str) -> Option<Found> {
+    walk(lowers, path).map(|(found, _)| found)
+}
+
+/// The host directories that make up the directory at `path` in the layered view, top layer
+/// first (what an overlay of them shows), when it is a directory.
+pub fn merged_dirs(lowers: &[PathBuf], path: &str) -> Option<Vec<PathBuf>> {
+    walk(lowers, path)
+        .filter(|(found, _)| found.is_dir())
+        .map(|(_, dirs)| dirs)
+}
+
+/// The entries named `comp` in the host directories `dirs` (top first): the topmost one and,
+/// when it is a directory, every directory that shows through below it.
+fn step(dirs: &[PathBuf], comp: &std::ffi::OsStr) -> Option<(Found, Vec<PathBuf>)> {
+    let mut top: Option<Found> = None;
+    let mut merged = Vec::new();
+    for dir in dirs {
+        let host = dir.join(comp);
+        let Ok(meta) = fs::symlink_metadata(&host) else {
+            continue;
+        };
+        if is_whiteout(&meta) {
+            break;
+        }
+        let is_dir = meta.is_dir();
+        if top.is_none() {
+            top = Some(Found {
+                host: host.clone(),
+                meta,
+            });
+        }
+        if !is_dir {
+            break;
+        }
+        let opaque = is_opaque(&host);
+        merged.push(host);
+        if opaque {
+            break;
+        }
+    }
+    top.map(|found| (found, merged))
+}
+
+fn walk(lowers: &[PathBuf], path: &str) -> Option<(Found, Vec<PathBuf>)> {
     let comps: Vec<&str> = components(path).collect();
     // The host directories that make up the current directory, top layer first: a lower
     // layer's directory shows through until a whiteout, an opaque directory or a non-directory.
     let mut dirs: Vec<PathBuf> = lowers.iter().rev().cloned().collect();
-    if comps.is_empty() {
-        let host = dirs.into_iter().next()?;
-        let meta = fs::symlink_metadata(&host).ok()?;
-        return Some(Found { host, meta });
-    }
-    for (i, comp) in comps.iter().enumerate() {
-        if *comp == ".." {
+    let mut current = Found {
+        host: dirs.first()?.clone(),
+        meta: fs::symlink_metadata(dirs.first()?).ok()?,
+    };
+    for comp in comps {
+        if comp == ".." || !current.is_dir() {
             return None;
         }
-        let mut top: Option<Found> = None;
-        let mut merged = Vec::new();
-        for dir in &dirs {
-            let host = dir.join(comp);
-            let Ok(meta) = fs::symlink_metadata(&host) else {
-                continue;
-            };
-            if is_whiteout(&meta) {
-                break;
-            }
-            let is_dir = meta.is_dir();
-            if top.is_none() {
-                top = Some(Found {
-                    host: host.clone(),
-                    meta,
-                });
-            }
-            if !is_dir {
-                break;
-            }
-            let opaque = is_opaque(&host);
-            merged.push(host);
-            if opaque {
-                break;
-            }
-        }
-        let found = top?;
-        if i + 1 == comps.len() {
-            return Some(found);
-        }
-        if !found.is_dir() {
-            return None;
-        }
+        let (found, merged) = step(&dirs, comp.as_ref())?;
+        current = found;
         dirs = merged;
     }
-    None
+    Some((current, dirs))
+}
+
+/// Names in the merged directory made of `dirs` (top first) with their topmost entry and,
+/// for directories, the host directories below that show through. Whiteouts hide names.
+#[allow(clippy::type_complexity)]
+pub fn read_merged(
+    dirs: &[PathBuf],
+) -> std::io::Result<Vec<(std::ffi::OsString, Found, Vec<PathBuf>)>> {
+    let mut names = std::collections::BTreeSet::new();
+    for dir in dirs {
+        for entry in fs::read_dir(dir)? {
+            names.insert(entry?.file_name());
+        }
+    }
+    Ok(names
+        .into_iter()
+        .filter_map(|name| step(dirs, &name).map(|(found, merged)| (name, found, merged)))
+        .collect())
 }
 
 fn too_many_links(path: &str) -> SolveError {
