@@ -20,10 +20,8 @@ pub struct LogoutArgs {
 pub fn run(_global: &Global, args: LogoutArgs) -> anyhow::Result<ExitCode> {
     let host = normalize_host(args.server.as_deref().unwrap_or("docker.io"));
     let mut file = AuthFile::load(auth_file_path(args.authfile.as_deref()))?;
-    if file.remove(&host)? {
-        println!("Removing login credentials for {}", server_key(&host));
-    } else {
-        println!("Not logged in to {}", server_key(&host));
-    }
+    // docker (20.10 and later) says this whether or not credentials were recorded.
+    file.remove(&host)?;
+    println!("Removing login credentials for {}", server_key(&host));
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,317 @@
+//! The tutorials' commands (tests/tutorial/script.sh) run once with docker and once with
+//! strata against the same local registry (Debian's `docker-registry` on 127.0.0.1 with
+//! htpasswd auth) and the same base image: per command, the exit codes and the output's
+//! header columns must match. The run is written to $CARGO_TARGET_TMPDIR/tutorial-last-run.txt
+//! (tests/tutorial/last-run.txt is a saved copy).
+//!
+//! strata's run happens in a network namespace of the test's own (its bridges and veths live
+//! there): a thread of this process enters a new namespace, listens on 127.0.0.1:PORT there
+//! and forwards each connection to the registry in the host's namespace, so both CLIs talk to
+//! the same registry under the same name. docker's run uses dockerd (`--bridge=none`): the
+//! networks it creates are its own host bridges; the script sends no traffic between them.
+
+mod common;
+
+use common::{docker_available, Env};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const USER: &str = "tutor";
+const PASS: &str = "tut0rial";
+
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let htpasswd = dir.path().join("htpasswd");
+        let hash = bcrypt::hash(PASS, 4).unwrap();
+        std::fs::write(&htpasswd, format!("{USER}:{hash}\n")).unwrap();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+            dir.path().join("data").display(),
+            htpasswd.display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry is installed (tests/setup-host.sh)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Copies both ways between two streams until either side closes.
+fn splice<A: Duplex, B: Duplex>(a: A, b: B) {
+    let (mut a2, mut b2) = (a.dup(), b.dup());
+    let (mut a, mut b) = (a, b);
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut a, &mut b);
+        b.close_write();
+    });
+    let _ = std::io::copy(&mut b2, &mut a2);
+    a2.close_write();
+    let _ = up.join();
+}
+
+/// A stream that can be cloned and half-closed.
+trait Duplex: Read + Write + Send + 'static + Sized {
+    fn dup(&self) -> Self;
+    fn close_write(&self);
+}
+
+impl Duplex for TcpStream {
+    fn dup(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+    fn close_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl Duplex for UnixStream {
+    fn dup(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+    fn close_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// Runs the script with `cli` and the environment given; returns the result file's text.
+fn run_script(cli: &Path, kind: &str, dir: &Path, reg: &str, base: &str, pfx: &str) -> String {
+    let out = dir.join(format!("{kind}.result"));
+    let home = dir.join(format!("{kind}-home"));
+    std::fs::create_dir_all(&home).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tutorial/script.sh");
+    let res = Command::new("sh")
+        .arg(&script)
+        .env("CLI", cli)
+        .env("CLI_KIND", kind)
+        .env("REG", reg)
+        .env("BASE", base)
+        .env("OUT", &out)
+        .env("REG_USER", USER)
+        .env("REG_PASS", PASS)
+        .env("PFX", pfx)
+        .env("HOME", &home)
+        .env("DOCKER_CONFIG", home.join(".docker"))
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("STRATA_ROOT")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tests/tutorial/script.sh");
+    eprintln!(
+        "--- {kind} run stderr:\n{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(res.status.success(), "script with {kind}: {res:?}");
+    std::fs::read_to_string(&out).unwrap()
+}
+
+const INNER: &str = "STRATA_TUTORIAL_INNER";
+
+/// The strata run: this test binary again, under `unshare --net`, with a forwarder from the
+/// namespace's 127.0.0.1:`port` to the host's registry through a Unix socket (a path, which
+/// network namespaces do not separate).
+fn run_strata_in_netns(wrapper: &Path, dir: &Path, port: u16, base: &str, pfx: &str) -> String {
+    let sock = dir.join("registry.sock");
+    let unix = UnixListener::bind(&sock).unwrap();
+    std::thread::spawn(move || {
+        for conn in unix.incoming() {
+            let Ok(conn) = conn else { break };
+            let up = TcpStream::connect(("127.0.0.1", port)).expect("connect to the registry");
+            std::thread::spawn(move || splice(conn, up));
+        }
+    });
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("unshare")
+        .arg("--net")
+        .arg(exe)
+        .args([
+            "--exact",
+            "tutorial_commands_match_docker",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(INNER, "1")
+        .env("TUT_WRAPPER", wrapper)
+        .env("TUT_DIR", dir)
+        .env("TUT_PORT", port.to_string())
+        .env("TUT_BASE", base)
+        .env("TUT_PFX", pfx)
+        .output()
+        .expect("run unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "strata's run in its own network namespace failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(dir.join("strata.result")).unwrap()
+}
+
+/// Inside the namespace: loopback up, 127.0.0.1:PORT forwarded to the Unix socket, the script.
+fn inner() {
+    let var = |k: &str| std::env::var(k).unwrap();
+    let lo = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .expect("run ip");
+    assert!(lo.success(), "lo up");
+    let port: u16 = var("TUT_PORT").parse().unwrap();
+    let dir = PathBuf::from(var("TUT_DIR"));
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let sock = dir.join("registry.sock");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { break };
+            let up = UnixStream::connect(&sock).expect("connect to the forwarder");
+            std::thread::spawn(move || splice(conn, up));
+        }
+    });
+    let reg = format!("127.0.0.1:{port}");
+    run_script(
+        Path::new(&var("TUT_WRAPPER")),
+        "strata",
+        &dir,
+        &reg,
+        &var("TUT_BASE"),
+        &var("TUT_PFX"),
+    );
+}
+
+/// Splits a result file into (step, exit, header) rows.
+fn rows(text: &str) -> Vec<(String, String, String)> {
+    text.lines()
+        .map(|l| {
+            let mut f = l.splitn(3, '\t');
+            let step = f.next().unwrap_or("").to_string();
+            let code = f.next().unwrap_or("").to_string();
+            let header = f.next().unwrap_or("").to_string();
+            (step, code, header)
+        })
+        .collect()
+}
+
+#[test]
+fn tutorial_commands_match_docker() {
+    if std::env::var_os(INNER).is_some() {
+        inner();
+        return;
+    }
+    if !docker_available() {
+        return;
+    }
+    let docker = Path::new("/usr/bin/docker");
+    let env = Env::new();
+    let dir = env.path("run");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pfx = format!("strata-tut-{}", std::process::id());
+    let base = format!("{pfx}/base:1");
+    env.ok(&["import", common::base_rootfs().to_str().unwrap(), &base]);
+
+    // The same image in docker: strata's docker-format archive, loaded.
+    let archive = env.path("base.tar");
+    env.ok(&[
+        "save",
+        "--format",
+        "docker",
+        "-o",
+        archive.to_str().unwrap(),
+        &base,
+    ]);
+    let loaded = Command::new(docker)
+        .args(["load", "-i", archive.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(loaded.status.success(), "docker load: {loaded:?}");
+
+    // strata through a wrapper with a fresh store.
+    let wrapper = env.path("strata");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec {} --root {} \"$@\"\n",
+            common::strata_bin(),
+            env.root().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let registry = Registry::start();
+    let reg = format!("127.0.0.1:{}", registry.port);
+    let docker_out = run_script(docker, "docker", &dir, &reg, &base, &pfx);
+    // Whatever the docker run left behind (it cleans up after itself when all went well).
+    let _ = Command::new(docker).args(["rmi", &base]).output();
+    let strata_out = run_strata_in_netns(&wrapper, &dir, registry.port, &base, &pfx);
+
+    let (d, s) = (rows(&docker_out), rows(&strata_out));
+    let mut report = format!(
+        "{:<24} {:<8} {:<8} header (docker | strata)\n",
+        "step", "docker", "strata"
+    );
+    let mut diffs = Vec::new();
+    for i in 0..d.len().max(s.len()) {
+        let empty = (String::new(), String::new(), String::new());
+        let (dr, sr) = (d.get(i).unwrap_or(&empty), s.get(i).unwrap_or(&empty));
+        let header = if dr.2 == sr.2 {
+            dr.2.clone()
+        } else {
+            format!("{} | {}", dr.2, sr.2)
+        };
+        report.push_str(&format!("{:<24} {:<8} {:<8} {header}\n", dr.0, dr.1, sr.1));
+        let expected = dr.2.starts_with("EXPECTED-DIFFERENCE");
+        if dr.0 != sr.0 || (!expected && (dr.1 != sr.1 || dr.2 != sr.2)) {
+            diffs.push(format!("- docker {dr:?}\n+ strata {sr:?}"));
+        }
+    }
+    let saved = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tutorial-last-run.txt");
+    std::fs::write(&saved, &report).unwrap();
+    eprintln!("{report}(written to {})", saved.display());
+    assert!(
+        diffs.is_empty(),
+        "docker and strata differ:\n{}",
+        diffs.join("\n")
+    );
+}
