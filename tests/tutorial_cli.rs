@@ -9,6 +9,8 @@
 //! and forwards each connection to the registry in the host's namespace, so both CLIs talk to
 //! the same registry under the same name. docker's run uses dockerd (`--bridge=none`): the
 //! networks it creates are its own host bridges; the script sends no traffic between them.
+//! Traffic is checked in strata's namespace after its run: containers on a user network reach
+//! each other by name, a container outside it does not.
 
 mod common;
 
@@ -209,14 +211,55 @@ fn inner() {
         }
     });
     let reg = format!("127.0.0.1:{port}");
-    run_script(
-        Path::new(&var("TUT_WRAPPER")),
-        "strata",
-        &dir,
-        &reg,
-        &var("TUT_BASE"),
-        &var("TUT_PFX"),
+    let wrapper = PathBuf::from(var("TUT_WRAPPER"));
+    let (base, pfx) = (var("TUT_BASE"), var("TUT_PFX"));
+    run_script(&wrapper, "strata", &dir, &reg, &base, &pfx);
+    traffic(&wrapper, &base, &pfx);
+}
+
+/// What the docker run leaves out: containers on the tutorial's user network reach each other
+/// by name, and a container outside it does not.
+fn traffic(wrapper: &Path, base: &str, pfx: &str) {
+    let strata = |args: &[&str]| {
+        Command::new(wrapper)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run strata")
+    };
+    let ok = |args: &[&str]| {
+        let out = strata(args);
+        assert!(out.status.success(), "strata {args:?}: {out:?}");
+    };
+    let (net, srv) = (format!("{pfx}-tnet"), format!("{pfx}-srv"));
+    ok(&["network", "create", &net]);
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        &srv,
+        "--network",
+        &net,
+        base,
+        "sleep",
+        "1000",
+    ]);
+    let ping = ["ping", "-c", "1", "-W", "2", srv.as_str()];
+    let on_net: Vec<&str> = ["run", "--rm", "--network", &net, base]
+        .into_iter()
+        .chain(ping)
+        .collect();
+    ok(&on_net);
+    let outside: Vec<&str> = ["run", "--rm", "--network", "none", base]
+        .into_iter()
+        .chain(ping)
+        .collect();
+    assert!(
+        !strata(&outside).status.success(),
+        "reached {srv} from --network none"
     );
+    ok(&["rm", "-f", &srv]);
+    ok(&["network", "rm", &net]);
 }
 
 /// Splits a result file into (step, exit, header) rows.
@@ -282,7 +325,17 @@ fn tutorial_commands_match_docker() {
     let registry = Registry::start();
     let reg = format!("127.0.0.1:{}", registry.port);
     let docker_out = run_script(docker, "docker", &dir, &reg, &base, &pfx);
-    // Whatever the docker run left behind (it cleans up after itself when all went well).
+    // Whatever the docker run left behind (the script removes its objects when all went well).
+    for c in ["c1", "c2", "c3"] {
+        let _ = Command::new(docker)
+            .args(["rm", "-f", &format!("{pfx}-{c}")])
+            .output();
+    }
+    for n in ["n1", "n2"] {
+        let _ = Command::new(docker)
+            .args(["network", "rm", &format!("{pfx}-{n}")])
+            .output();
+    }
     let _ = Command::new(docker).args(["rmi", &base]).output();
     let strata_out = run_strata_in_netns(&wrapper, &dir, registry.port, &base, &pfx);
 
