@@ -185,3 +185,20 @@ fn create_list_inspect_remove() {
     let links = ip(&["-o", "link"]);
     assert_eq!(links.lines().count(), 1, "{links}");
 }
+
+#[test]
+fn inspect_format_uses_the_shared_template() {
+    // The built-in networks are records only: nothing is created, no namespace needed.
+    let env = Env::new();
+    let out = env.ok(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{.Name}} {{.Driver}} {{json .IPAM.Config}}",
+        "bridge",
+    ]);
+    assert!(out.starts_with("bridge bridge [{"), "{out}");
+    assert!(out.contains("172.17.0.0/16"), "{out}");
+    let err = env.fails(&["network", "inspect", "--format", "{{.Name", "bridge"], 1);
+    assert!(err.contains("error:"), "{err}");
+}

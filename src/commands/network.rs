@@ -3,6 +3,7 @@
 use super::{confirm, open_store};
 use crate::cli::Global;
 use crate::output::print_table;
+use crate::template::Template;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
@@ -346,44 +347,6 @@ pub fn inspect_json(n: &Network) -> Value {
     })
 }
 
-/// Expands a small subset of Go templates on a JSON value: `{{.A.B}}` and `{{json .A}}`.
-pub fn render_template(template: &str, value: &Value) -> anyhow::Result<String> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find("}}")
-            .with_context(|| format!("template {template:?}: unclosed action"))?
-            + start;
-        let action = rest[start + 2..end].trim();
-        let (as_json, path) = match action.strip_prefix("json ") {
-            Some(p) => (true, p.trim()),
-            None => (false, action),
-        };
-        if !path.starts_with('.') {
-            bail!("template {template:?}: unsupported action {action:?}");
-        }
-        let mut v = value;
-        for part in path[1..].split('.').filter(|p| !p.is_empty()) {
-            v = v.get(part).unwrap_or(&Value::Null);
-        }
-        match (as_json, v) {
-            (true, v) => out.push_str(&v.to_string()),
-            (false, Value::String(s)) => out.push_str(s),
-            (false, Value::Null) => out.push_str("<no value>"),
-            (false, Value::Object(m)) => {
-                let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-                out.push_str(&format!("map[{}]", items.join(" ")));
-            }
-            (false, v) => out.push_str(&v.to_string()),
-        }
-        rest = &rest[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 fn inspect(store: &Store, a: InspectArgs) -> anyhow::Result<ExitCode> {
     let nets = store.networks()?;
     let mut values = Vec::new();
@@ -400,8 +363,9 @@ fn inspect(store: &Store, a: InspectArgs) -> anyhow::Result<ExitCode> {
     match a.format.as_deref() {
         None | Some("json") => println!("{}", serde_json::to_string_pretty(&values)?),
         Some(t) => {
+            let template = Template::parse(t)?;
             for v in &values {
-                println!("{}", render_template(t, v)?);
+                println!("{}", template.render(v)?);
             }
         }
     }
