@@ -248,18 +248,7 @@ fn add_urls_like_buildkit() {
 
     // From outside: docker sees the files with their modes and times.
     if docker_available() {
-        let name = format!("strata-addurl-{}:t", std::process::id());
-        env.ok(&["tag", "fetched", &name]);
-        let image = env.path("img.tar");
-        env.ok(&[
-            "save",
-            "--format",
-            "docker",
-            "-o",
-            image.to_str().unwrap(),
-            &name,
-        ]);
-        tool("docker", &["load", "-i", image.to_str().unwrap()]);
+        let name = env.load_into_docker("fetched", "strata-addurl");
         let got = tool(
             "docker",
             &[

@@ -234,18 +234,7 @@ fn run_mounts_of_every_type() {
 
     // From outside: docker sees the files the mounts produced, and no mount point.
     if docker_available() {
-        let name = format!("strata-mounts-{}:t", std::process::id());
-        env.ok(&["tag", "mounts", &name]);
-        let archive = env.path("img.tar");
-        env.ok(&[
-            "save",
-            "--format",
-            "docker",
-            "-o",
-            archive.to_str().unwrap(),
-            &name,
-        ]);
-        tool("docker", &["load", "-i", archive.to_str().unwrap()]);
+        let name = env.load_into_docker("mounts", "strata-mounts");
         let got = tool(
             "docker",
             &[

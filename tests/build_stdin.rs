@@ -164,18 +164,7 @@ fn context_tar_on_stdin_in_every_compression() {
     assert!(env.ok(&["system", "check"]).contains("store is clean"));
 
     if docker_available() {
-        let name = format!("strata-stdin-{}:t", std::process::id());
-        env.ok(&["tag", "stdin:xz", &name]);
-        let archive = env.path("img.tar");
-        env.ok(&[
-            "save",
-            "--format",
-            "docker",
-            "-o",
-            archive.to_str().unwrap(),
-            &name,
-        ]);
-        tool("docker", &["load", "-i", archive.to_str().unwrap()]);
+        let name = env.load_into_docker("stdin:xz", "strata-stdin");
         let out = tool("docker", &["run", "--rm", "--network", "none", &name]);
         tool("docker", &["rmi", &name]);
         assert_eq!(out, "from the tar\n");

@@ -150,18 +150,7 @@ fn diff_commit_export_show_exactly_the_containers_changes() {
         return;
     }
     // docker sees the same image: the changes and the -c config.
-    let name = format!("strata-commit-test-{}:1", std::process::id());
-    env.ok(&["tag", "img:1", &name]);
-    let archive = env.path("img.tar");
-    env.ok(&[
-        "save",
-        "--format",
-        "docker",
-        "-o",
-        archive.to_str().unwrap(),
-        &name,
-    ]);
-    tool("docker", &["load", "-i", archive.to_str().unwrap()]);
+    let name = env.load_into_docker("img:1", "strata-commit-test");
     let ran = tool("docker", &["run", "--rm", &name]);
     let seen = tool("docker", &["run", "--rm", &name, "sh", "-c", check_cmd()]);
     let inspected = tool(

@@ -86,6 +86,19 @@ impl Env {
             .to_string()
     }
 
+    /// Hands the store's image `image` to dockerd the way a user would (`strata save --format
+    /// docker` -> `docker load`), under a name unique to this test process; returns that name
+    /// (the caller `docker rmi`s it when done).
+    pub fn load_into_docker(&self, image: &str, prefix: &str) -> String {
+        let name = format!("{prefix}-{}:t", std::process::id());
+        self.ok(&["tag", image, &name]);
+        let archive = self.path("docker-load.tar");
+        let archive = archive.to_str().unwrap();
+        self.ok(&["save", "--format", "docker", "-o", archive, &name]);
+        tool("docker", &["load", "-i", archive]);
+        name
+    }
+
     /// index.json and the list of blob files, to prove a failed command changed nothing.
     pub fn snapshot(&self) -> (String, Vec<String>) {
         let index = std::fs::read_to_string(self.root().join("index.json")).unwrap_or_default();
