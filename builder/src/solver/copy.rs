@@ -346,7 +346,8 @@ impl CopySink for Staging<'_> {
     }
 }
 
-fn set_mtime(path: &Path, sec: i64, nsec: i64) -> Result<(), SolveError> {
+/// Sets a path's access and modification times without following a final symlink.
+pub(super) fn set_mtime(path: &Path, sec: i64, nsec: i64) -> Result<(), SolveError> {
     let t = Timespec {
         tv_sec: sec,
         tv_nsec: nsec as _,

@@ -13,6 +13,7 @@
 //! TLS is always verified, against the system's roots plus `$SSL_CERT_FILE`. Git URLs are
 //! refused.
 
+use super::copy::set_mtime;
 use super::key::KeyBuilder;
 use super::ops::{Inputs, Op, OpEnv, Output};
 use super::rootfs::resolve_user;
@@ -384,24 +385,6 @@ fn absolute_dest(dest: &str, workdir: &str) -> String {
         clean.push('/');
     }
     clean
-}
-
-fn set_mtime(path: &Path, sec: i64, nsec: i64) -> Result<(), SolveError> {
-    use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
-    let t = Timespec {
-        tv_sec: sec,
-        tv_nsec: nsec as _,
-    };
-    rustix::fs::utimensat(
-        CWD,
-        path,
-        &Timestamps {
-            last_access: t,
-            last_modification: t,
-        },
-        AtFlags::SYMLINK_NOFOLLOW,
-    )
-    .map_err(|e| SolveError::Io(path.display().to_string(), e.into()))
 }
 
 /// The system's CA bundle plus `$SSL_CERT_FILE`; Mozilla's roots when neither has any.
