@@ -2,10 +2,8 @@
 
 use super::open_store;
 use crate::cli::Global;
-use anyhow::{bail, Context};
+use crate::output::write_archive;
 use clap::{Args, ValueEnum};
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use strata_builder::image::archive::{save_archive, ArchiveFormat, SaveItem};
@@ -57,38 +55,9 @@ pub fn run(global: &Global, args: SaveArgs) -> anyhow::Result<ExitCode> {
         Format::Docker => ArchiveFormat::Docker,
         Format::Oci => ArchiveFormat::Oci,
     };
-    match &args.output {
-        Some(path) => {
-            // Written beside the target and renamed, so a failure never leaves half a file.
-            let tmp = path.with_file_name(format!(
-                ".{}.strata-tmp",
-                path.file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default()
-            ));
-            let result = (|| {
-                let file =
-                    File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-                let mut out = BufWriter::with_capacity(1 << 20, file);
-                save_archive(&store, &items, format, &mut out)?;
-                let file = out.into_inner().map_err(|e| e.into_error())?;
-                file.sync_all()?;
-                std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
-            })();
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            result?;
-        }
-        None => {
-            let stdout = std::io::stdout();
-            if stdout.is_terminal() {
-                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
-            }
-            let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-            save_archive(&store, &items, format, &mut out)?;
-            out.flush()?;
-        }
-    }
+    write_archive(args.output.as_deref(), |out| {
+        save_archive(&store, &items, format, out)?;
+        Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
