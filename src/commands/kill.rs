@@ -1,8 +1,7 @@
 //! `strata kill [-s SIGNAL] CONTAINER...`.
 
-use super::open_store;
+use super::{each_container, open_store};
 use crate::cli::Global;
-use crate::output::error_chain;
 use clap::Args;
 use std::process::ExitCode;
 use strata_builder::container::{stop::kill, ContainerStore};
@@ -20,19 +19,7 @@ pub struct KillArgs {
 
 pub fn run(global: &Global, args: KillArgs) -> anyhow::Result<ExitCode> {
     let containers = ContainerStore::new(open_store(global)?);
-    let mut failed = false;
-    for name in &args.containers {
-        match kill(&containers, name, args.signal.as_deref()) {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {}", error_chain(&e.into()));
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(each_container(&args.containers, |name| {
+        kill(&containers, name, args.signal.as_deref())
+    }))
 }

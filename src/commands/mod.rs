@@ -144,6 +144,32 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Runs `op` on each named container as docker's multi-container commands do: the name on
+/// stdout for each success, docker's error line for each failure, exit 1 if any failed.
+pub fn each_container<T>(
+    names: &[String],
+    mut op: impl FnMut(&str) -> Result<T, strata_builder::container::ContainerError>,
+) -> ExitCode {
+    let mut failed = false;
+    for name in names {
+        match op(name) {
+            Ok(_) => println!("{name}"),
+            Err(e) => {
+                eprintln!(
+                    "Error response from daemon: {}",
+                    crate::output::error_chain(&e.into())
+                );
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// Opens the store named by `--root`.
 pub fn open_store(global: &Global) -> anyhow::Result<Store> {
     let root = global.root_dir();

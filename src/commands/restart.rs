@@ -1,9 +1,8 @@
 //! `strata restart [-t SECS] CONTAINER...`: stop, then start.
 
-use super::open_store;
 use super::start::strata_exe;
+use super::{each_container, open_store};
 use crate::cli::Global;
-use crate::output::error_chain;
 use clap::Args;
 use std::process::ExitCode;
 use strata_builder::container::{start::launch, stop::stop, ContainerStore};
@@ -22,22 +21,9 @@ pub struct RestartArgs {
 pub fn run(global: &Global, args: RestartArgs) -> anyhow::Result<ExitCode> {
     let containers = ContainerStore::new(open_store(global)?);
     let exe = strata_exe()?;
-    let mut failed = false;
-    for name in &args.containers {
-        let done = stop(&containers, name, args.time)
+    Ok(each_container(&args.containers, |name| {
+        stop(&containers, name, args.time)
             .and_then(|_| containers.find(name))
-            .and_then(|c| launch(&containers, &c, &exe, false, false));
-        match done {
-            Ok(_) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {}", error_chain(&e.into()));
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+            .and_then(|c| launch(&containers, &c, &exe, false, false))
+    }))
 }

@@ -1,8 +1,7 @@
 //! `strata rm [-f] [-v] CONTAINER...`.
 
-use super::open_store;
+use super::{each_container, open_store};
 use crate::cli::Global;
-use crate::output::error_chain;
 use clap::Args;
 use std::process::ExitCode;
 use strata_builder::container::{remove::remove, ContainerStore};
@@ -24,19 +23,7 @@ pub struct RmArgs {
 
 pub fn run(global: &Global, args: RmArgs) -> anyhow::Result<ExitCode> {
     let containers = ContainerStore::new(open_store(global)?);
-    let mut failed = false;
-    for name in &args.containers {
-        match remove(&containers, name, args.force) {
-            Ok(_) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {}", error_chain(&e.into()));
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(each_container(&args.containers, |name| {
+        remove(&containers, name, args.force)
+    }))
 }

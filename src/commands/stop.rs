@@ -1,8 +1,7 @@
 //! `strata stop [-t SECS] CONTAINER...`.
 
-use super::open_store;
+use super::{each_container, open_store};
 use crate::cli::Global;
-use crate::output::error_chain;
 use clap::Args;
 use std::process::ExitCode;
 use strata_builder::container::{stop::stop, ContainerStore};
@@ -20,19 +19,7 @@ pub struct StopArgs {
 
 pub fn run(global: &Global, args: StopArgs) -> anyhow::Result<ExitCode> {
     let containers = ContainerStore::new(open_store(global)?);
-    let mut failed = false;
-    for name in &args.containers {
-        match stop(&containers, name, args.time) {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {}", error_chain(&e.into()));
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(each_container(&args.containers, |name| {
+        stop(&containers, name, args.time)
+    }))
 }
