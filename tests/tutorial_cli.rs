@@ -13,73 +13,19 @@
 //! each other by name, a container outside it does not.
 
 mod common;
+#[path = "registry_cli/support.rs"]
+mod support;
 
 use common::{docker_available, Env};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use support::Registry;
 
 const USER: &str = "tutor";
 const PASS: &str = "tut0rial";
-
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let htpasswd = dir.path().join("htpasswd");
-        let hash = bcrypt::hash(PASS, 4).unwrap();
-        std::fs::write(&htpasswd, format!("{USER}:{hash}\n")).unwrap();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-            dir.path().join("data").display(),
-            htpasswd.display()
-        );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry is installed (tests/setup-host.sh)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Registry {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Copies both ways between two streams until either side closes.
 fn splice<A: Duplex, B: Duplex>(a: A, b: B) {
@@ -322,7 +268,7 @@ fn tutorial_commands_match_docker() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
 
-    let registry = Registry::start();
+    let registry = Registry::start(Some((USER, PASS)));
     let reg = format!("127.0.0.1:{}", registry.port);
     let docker_out = run_script(docker, "docker", &dir, &reg, &base, &pfx);
     // Whatever the docker run left behind (the script removes its objects when all went well).
