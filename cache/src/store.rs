@@ -510,6 +510,30 @@ fn create_new(path: &Path) -> Result<File> {
         .ctx("create", path)
 }
 
+/// Writes `bytes` as `path` (in `dir`) the store's way: a temp file in the store's tmp/, fsync,
+/// rename, fsync of `dir`; the temp file goes on failure. A reader sees the old file or the
+/// new one, never a part.
+pub(crate) fn write_file_atomic(
+    store: &Store,
+    dir: &Path,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<()> {
+    fs::create_dir_all(dir).ctx("create directory", dir)?;
+    let tmp = store.new_tmp_path();
+    let result = (|| {
+        let mut f = create_new(&tmp)?;
+        f.write_all(bytes).ctx("write", &tmp)?;
+        f.sync_all().ctx("fsync", &tmp)?;
+        fs::rename(&tmp, path).ctx("rename", path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        remove_quietly(&tmp);
+    }
+    result
+}
+
 pub(crate) fn remove_quietly(path: &Path) {
     if let Err(e) = fs::remove_file(path) {
         if e.kind() != io::ErrorKind::NotFound {

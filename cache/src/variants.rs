@@ -14,13 +14,12 @@
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::oci::Descriptor;
-use crate::store::{sync_dir, Store};
+use crate::store::Store;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::PathBuf;
 
 /// The record format this build reads and writes ([`LayerVariant::version`]).
@@ -127,25 +126,7 @@ impl Store {
             source: e,
         })?;
         let _lease = self.lease()?;
-        let dir = self.variants_dir();
-        fs::create_dir_all(&dir).ctx("create directory", &dir)?;
-        let tmp = self.new_tmp_path();
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&tmp)
-                .ctx("create", &tmp)?;
-            f.write_all(&bytes).ctx("write", &tmp)?;
-            f.sync_all().ctx("fsync", &tmp)?;
-            fs::rename(&tmp, &path).ctx("rename", &path)?;
-            sync_dir(&dir)
-        })();
-        if result.is_err() {
-            crate::store::remove_quietly(&tmp);
-        }
-        result
+        crate::store::write_file_atomic(self, &self.variants_dir(), &path, &bytes)
     }
 }
 

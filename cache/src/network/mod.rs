@@ -14,7 +14,7 @@ mod ipam;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -690,19 +690,8 @@ impl Networks {
                 source: e,
             })
         })?;
-        let tmp = self.store.new_tmp_path();
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| io_err("create", &tmp, e))?;
-        f.write_all(&bytes)
-            .and_then(|_| f.sync_all())
-            .map_err(|e| io_err("write", &tmp, e))?;
-        drop(f);
         let path = self.dir.join(format!("{}.json", net.id));
-        fs::rename(&tmp, &path).map_err(|e| io_err("rename", &path, e))?;
-        sync_dir(&self.dir)?;
+        crate::store::write_file_atomic(&self.store, &self.dir, &path, &bytes)?;
         Ok(())
     }
 }
