@@ -195,7 +195,7 @@ impl Store {
         validate_container_name(&record.name)?;
         let _lease = self.lease()?;
         let root = self.containers_dir();
-        create_private_dir(&root)?;
+        crate::snapshots::create_private_dir_all(&root)?;
         let _names = self.names_lock()?;
         for other in self.containers()? {
             if other.name == record.name {
@@ -211,7 +211,7 @@ impl Store {
                 });
             }
         }
-        let tmp = root.join(format!(".tmp-{}", random_hex()));
+        let tmp = root.join(format!(".tmp-{}", crate::snapshots::random_hex()));
         let result = (|| {
             DirBuilder::new()
                 .mode(0o711)
@@ -372,7 +372,7 @@ impl Store {
             .into());
         }
         let dir = self.container_dir(id);
-        let tmp = dir.join(format!(".{RECORD}.tmp-{}", random_hex()));
+        let tmp = dir.join(format!(".{RECORD}.tmp-{}", crate::snapshots::random_hex()));
         let written = write_record(&tmp, &record).and_then(|_| {
             let path = dir.join(RECORD);
             fs::rename(&tmp, &path).ctx("rename", &path)?;
@@ -393,7 +393,9 @@ impl Store {
         if !dir.join(RECORD).is_file() {
             return Err(Error::ContainerNotFound(id.hex()));
         }
-        let trash = self.containers_dir().join(format!(".del-{}", random_hex()));
+        let trash = self
+            .containers_dir()
+            .join(format!(".del-{}", crate::snapshots::random_hex()));
         fs::rename(&dir, &trash).ctx("rename", &dir)?;
         sync_dir(&self.containers_dir())?;
         drop(_names);
@@ -453,24 +455,6 @@ impl Store {
             }
         }
         out
-    }
-}
-
-fn random_hex() -> String {
-    hex::encode(rand::random::<[u8; 8]>())
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(parent) = dir.parent() {
-        fs::create_dir_all(parent).ctx("create directory", parent)?;
-    }
-    match DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(Error::io("create directory", dir, e)),
     }
 }
 

@@ -302,13 +302,13 @@ fn read_marker(path: &Path) -> Option<Marker> {
     (marker.version == MARKER_VERSION).then_some(marker)
 }
 
-fn random_hex() -> String {
+pub(crate) fn random_hex() -> String {
     hex::encode(rand::random::<[u8; 8]>())
 }
 
 /// Creates `dir` (and parents) with mode 0700 on the last component: the trees inside hold
 /// setuid binaries and secrets of images, which other host users must not reach.
-fn create_private_dir_all(dir: &Path) -> Result<()> {
+pub(crate) fn create_private_dir_all(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
