@@ -268,7 +268,10 @@ fn a_deleted_store_takes_its_running_containers_with_it() {
     let monitor = std::fs::read_to_string(dir.join("monitor.pid")).unwrap();
     let monitor = format!("/proc/{}", monitor.trim());
     assert!(std::path::Path::new(&monitor).exists());
-    std::fs::remove_dir_all(env.root()).unwrap();
+    // The running monitor may add a log line while the tree is removed: retry until gone.
+    wait_until("the store to be deleted", || {
+        std::fs::remove_dir_all(env.root()).is_ok() || !env.root().exists()
+    });
     wait_until("the monitor to end", || {
         !std::path::Path::new(&monitor).exists()
             || std::fs::read_to_string(format!("{monitor}/stat")).is_ok_and(|s| s.contains(") Z "))
