@@ -129,6 +129,8 @@ impl Store {
             sync_dir(self.blobs_dir())?;
         }
         self.gc_snapshots(&reach, opts, now, &mut report)?;
+        // Maps of removed blobs describe nothing any more.
+        crate::blockmaps::prune_blockmaps(self, opts.dry_run)?;
         Ok(report)
     }
 

@@ -19,6 +19,9 @@
 //!   state) and the directories reserved for it under `strata/v1/containers/<id>/`.
 //! - Layer variants ([`Store::variant_get`], [`Store::variant_put`]): a layer's content in
 //!   another compression, made by `push --compression` and reused by the next push.
+//! - Block maps ([`Store::blockmap_put`], [`Store::blockmaps`], [`BlockMap`]): where each
+//!   independently compressed block of a layer blob lies, so a later layer with the same
+//!   block copies its compressed bytes instead of compressing it again.
 //! - [`Digest`]: a validated `sha256:<hex>` digest; [`DigestWriter`] / [`DigestReader`] hash
 //!   content while it streams, [`VerifyingReader`] checks it.
 //! - [`oci`]: serde types for descriptors, manifests, indexes and image configs, and media
@@ -60,6 +63,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod blockmaps;
 mod buildcache;
 mod catalogue;
 mod check;
@@ -76,6 +80,7 @@ mod usage;
 mod variants;
 mod walk;
 
+pub use blockmaps::{BlockEntry, BlockMap, BLOCKMAP_VERSION};
 pub use buildcache::{
     CacheKey, CachePruneFilter, CachePruneReport, CacheRecord, CACHE_RECORD_VERSION,
 };

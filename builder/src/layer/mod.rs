@@ -2,6 +2,7 @@
 //! decompress -> structure check -> sha256 (diffID) -> compressor -> sink; no layer is ever
 //! held in memory.
 
+mod blockcache;
 mod compression;
 mod extract;
 pub mod overlay;
@@ -14,9 +15,10 @@ mod tree;
 mod whiteout;
 mod writer;
 
+pub use blockcache::StoreBlockCache;
 pub use compression::{decompress, Compression};
 pub use extract::{extract_layer, ExtractError, ExtractOptions, ExtractStats};
-pub use parallel::{default_threads, ParallelEncoder};
+pub use parallel::{default_threads, gzip_codec_tag, BlockCache, ParallelEncoder};
 pub use recompress::{
     compression_name, compression_of_media_type, layer_variant, CompressedTee, RecompressError,
 };

@@ -3,22 +3,40 @@
 //! - zstd: libzstd's own worker pool. With one or more workers the frame is cut into jobs of a
 //!   fixed size (2 MiB, set explicitly), so 1 and N workers give the same bytes; "no worker"
 //!   (the single-threaded mode) would differ, so we never use it.
-//! - gzip: a pigz-style single gzip member. The input is cut into fixed 128 KiB blocks; each is
-//!   deflated independently (in any thread) with the previous 32 KiB as preset dictionary and
-//!   ends with a sync flush, the last with a final block. The compressed bytes of a block are a
-//!   function of (level, dictionary, block) only, so the stream is the same for any thread
+//! - gzip: a pigz-style single gzip member. The input is cut into blocks at content-defined
+//!   points (a gear rolling hash, 64 KiB to 512 KiB, ~128 KiB on average), so an insertion
+//!   or change moves only the cuts next to it; each block is deflated independently (in any
+//!   thread) with the previous 32 KiB as preset dictionary and ends with a sync flush; an
+//!   empty final block closes the stream. The compressed bytes of a block are a function of
+//!   (encoder, level, dictionary, block) only, so the stream is the same for any thread
 //!   count, and any gzip reader decodes it as one member.
+//!
+//! Because a block's bytes depend on nothing else, an encoder given a [`BlockCache`] keys
+//! every block by sha256(dictionary, block), copies the compressed bytes of a block some
+//! stored blob already holds (found through that blob's block map, checked against their
+//! recorded sha256) and returns the new blob's own [`BlockMap`]. A rebuild whose layer differs
+//! in one file compresses the few blocks around it; the bytes are those a cold build writes.
 
 use super::LayerCompression;
-use flate2::{Compress, Crc, FlushCompress, Status};
+use flate2::{Compress, FlushCompress};
+use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::io::{self, Write};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
+use strata_cache::{BlockEntry, BlockMap};
 
-/// Uncompressed bytes per gzip block (pigz's default).
-const GZIP_BLOCK: usize = 128 * 1024;
+/// Bounds of a gzip block's uncompressed size; cuts fall in between at content-defined
+/// points.
+const GZIP_MIN_BLOCK: usize = 64 * 1024;
+const GZIP_MAX_BLOCK: usize = 512 * 1024;
+/// A cut after a byte where these bits of the gear hash are zero: one in 2^16 positions, so
+/// blocks average ~128 KiB. The top bits depend on the last 48+ bytes.
+const GZIP_CUT_MASK: u64 = 0xffff << 48;
+/// The final deflate block of the stream: empty, fixed Huffman, BFINAL set.
+const DEFLATE_END: [u8; 2] = [0x03, 0x00];
 /// The deflate window: how much of the previous block primes the next.
 const GZIP_DICT: usize = 32 * 1024;
 /// Uncompressed bytes per zstd job (each job is compressed by one worker).
@@ -27,6 +45,44 @@ const ZSTD_JOB: u32 = 2 << 20;
 /// The number of compression threads to use when the caller says 0: every core.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Where a gzip encoder finds blocks it compressed before (see the module comment).
+pub trait BlockCache: Send + Sync + fmt::Debug {
+    /// The compressed bytes of the block keyed `key` and their sha256, when a stored blob
+    /// made by an encoder with codec tag `codec` holds them (checked against the hash).
+    fn find(&self, codec: &str, key: &[u8; 32]) -> Option<(Vec<u8>, [u8; 32])>;
+}
+
+/// The codec tag of the gzip encoder at `level`: its format and a fingerprint of what this
+/// build's deflate makes of a fixed sample, so blocks made by another deflate (whose bytes
+/// could differ) are never mixed into a blob.
+pub fn gzip_codec_tag(level: u32) -> String {
+    static TAGS: [OnceLock<String>; 10] = [const { OnceLock::new() }; 10];
+    let level = level.min(9);
+    TAGS[level as usize]
+        .get_or_init(|| {
+            let sample: Vec<u8> = (0u32..24_000)
+                .flat_map(|i| format!("{} line {i} of the sample\n", i * 7919 % 1000).into_bytes())
+                .collect();
+            let (dict, data) = sample.split_at(32 * 1024);
+            let job = Job {
+                seq: 0,
+                level,
+                dict: dict.to_vec(),
+                data: data.to_vec(),
+                keyed: false,
+            };
+            let fingerprint = deflate_block(&job)
+                .map(|b| Sha256::digest(b))
+                .unwrap_or_default();
+            let hex: String = fingerprint[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            format!("gzip-cdc1-l{level}-{hex}")
+        })
+        .clone()
 }
 
 /// A compressor that spreads work over `threads` cores; its output is the same for any
@@ -48,6 +104,17 @@ impl<W: Write> ParallelEncoder<W> {
         compression: LayerCompression,
         threads: usize,
     ) -> io::Result<ParallelEncoder<W>> {
+        Self::with_block_cache(sink, compression, threads, None)
+    }
+
+    /// [`ParallelEncoder::new`] that reuses gzip blocks `cache` finds and makes this blob's
+    /// [`BlockMap`] (see [`ParallelEncoder::finish_with_map`]). zstd and plain ignore it.
+    pub fn with_block_cache(
+        sink: W,
+        compression: LayerCompression,
+        threads: usize,
+        cache: Option<Arc<dyn BlockCache>>,
+    ) -> io::Result<ParallelEncoder<W>> {
         let threads = if threads == 0 {
             default_threads()
         } else {
@@ -55,9 +122,12 @@ impl<W: Write> ParallelEncoder<W> {
         };
         let inner = match compression {
             LayerCompression::None => Inner::Plain(sink),
-            LayerCompression::Gzip(level) => {
-                Inner::Gzip(Box::new(GzipParallel::new(sink, level.min(9), threads)))
-            }
+            LayerCompression::Gzip(level) => Inner::Gzip(Box::new(GzipParallel::new(
+                sink,
+                level.min(9),
+                threads,
+                cache,
+            ))),
             LayerCompression::Zstd(level) => {
                 let mut encoder = zstd::stream::write::Encoder::new(sink, level)?;
                 // At least one worker: zstd's single-threaded mode frames differently.
@@ -74,10 +144,16 @@ impl<W: Write> ParallelEncoder<W> {
 
     /// Writes the trailer and returns the sink.
     pub fn finish(self) -> io::Result<W> {
+        self.finish_with_map().map(|(w, _)| w)
+    }
+
+    /// Writes the trailer; returns the sink and, for a gzip stream of two or more blocks
+    /// made with a block cache, where its blocks lie (for [`strata_cache::Store::blockmap_put`]).
+    pub fn finish_with_map(self) -> io::Result<(W, Option<BlockMap>)> {
         match self.inner {
-            Inner::Plain(w) => Ok(w),
+            Inner::Plain(w) => Ok((w, None)),
             Inner::Gzip(g) => (*g).finish(),
-            Inner::Zstd(e) => e.finish(),
+            Inner::Zstd(e) => Ok((e.finish()?, None)),
         }
     }
 }
@@ -108,10 +184,52 @@ struct Job {
     level: u32,
     dict: Vec<u8>,
     data: Vec<u8>,
-    last: bool,
+    /// Key the block (and look it up in the cache, when there is one).
+    keyed: bool,
 }
 
-/// Deflates one block (raw deflate, no zlib header) primed with `dict`.
+/// A deflated block: its bytes, for a keyed block its key and their sha256, and the CRC-32
+/// of its input (combined in order into the stream's: one core less busy with it).
+struct Done {
+    bytes: Vec<u8>,
+    keyed: Option<([u8; 32], [u8; 32])>,
+    crc: crc32fast::Hasher,
+}
+
+/// What a block is compressed from: its dictionary and its bytes.
+fn block_key(dict: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update((dict.len() as u32).to_le_bytes());
+    h.update(dict);
+    h.update(data);
+    h.finalize().into()
+}
+
+/// Compresses a block, or copies it from the cache.
+fn run_job(job: &Job, cache: Option<&(Arc<dyn BlockCache>, String)>) -> io::Result<Done> {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&job.data);
+    let key = match cache {
+        Some((cache, codec)) if job.keyed => {
+            let key = block_key(&job.dict, &job.data);
+            if let Some((bytes, hash)) = cache.find(codec, &key) {
+                return Ok(Done {
+                    bytes,
+                    keyed: Some((key, hash)),
+                    crc,
+                });
+            }
+            Some(key)
+        }
+        _ => None,
+    };
+    let bytes = deflate_block(job)?;
+    let keyed = key.map(|k| (k, Sha256::digest(&bytes).into()));
+    Ok(Done { bytes, keyed, crc })
+}
+
+/// Deflates one block (raw deflate, no zlib header) primed with `dict`, ending with a sync
+/// flush so blocks concatenate.
 fn deflate_block(job: &Job) -> io::Result<Vec<u8>> {
     // A fresh state per block: nothing of a previous block can leak into this one's bytes.
     let mut z = Compress::new(flate2::Compression::new(job.level), false);
@@ -119,40 +237,49 @@ fn deflate_block(job: &Job) -> io::Result<Vec<u8>> {
         z.set_dictionary(&job.dict)
             .map_err(|e| io::Error::other(format!("deflate dictionary: {e}")))?;
     }
-    let flush = if job.last {
-        FlushCompress::Finish
-    } else {
-        FlushCompress::Sync
-    };
     let mut out = Vec::with_capacity(job.data.len() + job.data.len() / 16 + 64);
     loop {
         let consumed = z.total_in() as usize;
-        let status = z
-            .compress_vec(&job.data[consumed..], &mut out, flush)
+        z.compress_vec(&job.data[consumed..], &mut out, FlushCompress::Sync)
             .map_err(|e| io::Error::other(format!("deflate: {e}")))?;
         let input_done = z.total_in() as usize == job.data.len();
-        let done = match status {
-            Status::StreamEnd => true,
-            // zlib's rule: a flush is complete when it left output space unused.
-            Status::Ok | Status::BufError => !job.last && input_done && out.len() < out.capacity(),
-        };
-        if done {
+        // zlib's rule: a flush is complete when it left output space unused.
+        if input_done && out.len() < out.capacity() {
             return Ok(out);
         }
         out.reserve(out.capacity().max(4096));
     }
 }
 
+/// The gear table of the content-defined cuts: fixed pseudo-random words (splitmix64), so
+/// cuts, and with them the bytes, never change between builds.
+const GEAR: [u64; 256] = gear_table();
+
+const fn gear_table() -> [u64; 256] {
+    let mut table = [0u64; 256];
+    let mut state: u64 = 0x5354_5241_5441_4744;
+    let mut i = 0;
+    while i < 256 {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        table[i] = z ^ (z >> 31);
+        i += 1;
+    }
+    table
+}
+
 /// The worker pool of the gzip encoder.
 struct Pool {
     jobs: Option<SyncSender<Job>>,
-    results: Receiver<(u64, io::Result<Vec<u8>>)>,
+    results: Receiver<(u64, io::Result<Done>)>,
     threads: Vec<JoinHandle<()>>,
     limit: u64,
 }
 
 impl Pool {
-    fn new(threads: usize) -> Pool {
+    fn new(threads: usize, cache: Option<Arc<(Arc<dyn BlockCache>, String)>>) -> Pool {
         let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads * 2);
         let (res_tx, res_rx) = mpsc::channel();
         let job_rx = Arc::new(Mutex::new(job_rx));
@@ -160,13 +287,15 @@ impl Pool {
             .map(|_| {
                 let job_rx = Arc::clone(&job_rx);
                 let res_tx: Sender<_> = res_tx.clone();
+                let cache = cache.clone();
                 std::thread::spawn(move || loop {
                     let job = match job_rx.lock() {
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
-                    if res_tx.send((job.seq, deflate_block(&job))).is_err() {
+                    let done = run_job(&job, cache.as_deref());
+                    if res_tx.send((job.seq, done)).is_err() {
                         return;
                     }
                 })
@@ -197,29 +326,48 @@ struct GzipParallel<W: Write> {
     level: u32,
     block: Vec<u8>,
     dict: Vec<u8>,
-    crc: Crc,
+    /// The gear hash of the current block's bytes so far.
+    gear: u64,
+    /// CRC-32 of the blocks written so far.
+    crc: crc32fast::Hasher,
     size: u64,
+    /// The block cache and the codec tag it is asked with.
+    cache: Option<Arc<(Arc<dyn BlockCache>, String)>>,
     pool: Option<Pool>,
     next_seq: u64,
     next_write: u64,
-    done: BTreeMap<u64, Vec<u8>>,
+    done: BTreeMap<u64, Done>,
+    /// Compressed bytes written so far (the gzip header included): the next block's offset.
+    written: u64,
+    /// The blocks written, while every one is keyed.
+    map: Option<Vec<BlockEntry>>,
     header_written: bool,
 }
 
 impl<W: Write> GzipParallel<W> {
-    fn new(sink: W, level: u32, threads: usize) -> GzipParallel<W> {
+    fn new(
+        sink: W,
+        level: u32,
+        threads: usize,
+        cache: Option<Arc<dyn BlockCache>>,
+    ) -> GzipParallel<W> {
+        let cache = cache.map(|c| Arc::new((c, gzip_codec_tag(level))));
         GzipParallel {
             sink,
             level,
-            block: Vec::with_capacity(GZIP_BLOCK),
+            block: Vec::with_capacity(GZIP_MIN_BLOCK * 2),
             dict: Vec::new(),
-            crc: Crc::new(),
+            gear: 0,
+            crc: crc32fast::Hasher::new(),
             size: 0,
             // One thread compresses inline: same algorithm, same bytes, no hand-off cost.
-            pool: (threads > 1).then(|| Pool::new(threads)),
+            pool: (threads > 1).then(|| Pool::new(threads, cache.clone())),
+            map: cache.is_some().then(Vec::new),
+            cache,
             next_seq: 0,
             next_write: 0,
             done: BTreeMap::new(),
+            written: 0,
             header_written: false,
         }
     }
@@ -232,32 +380,54 @@ impl<W: Write> GzipParallel<W> {
                 1 => 4,
                 _ => 0,
             };
-            self.sink
-                .write_all(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255])?;
+            let header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255];
+            self.sink.write_all(&header)?;
+            self.written += header.len() as u64;
             self.header_written = true;
         }
         Ok(())
     }
 
+    /// Where the current block should end within `data` (its next bytes), if it does: after
+    /// the first byte, at least `GZIP_MIN_BLOCK` into the block, where the gear hash has
+    /// `GZIP_CUT_MASK` clear.
+    fn find_cut(&mut self, data: &[u8]) -> Option<usize> {
+        let have = self.block.len();
+        // The hash at a position depends only on the 64 bytes before it: start there.
+        let start = (GZIP_MIN_BLOCK - 64).saturating_sub(have).min(data.len());
+        let mut h = self.gear;
+        for (i, &b) in data.iter().enumerate().skip(start) {
+            h = (h << 1).wrapping_add(GEAR[b as usize]);
+            if have + i + 1 >= GZIP_MIN_BLOCK && h & GZIP_CUT_MASK == 0 {
+                self.gear = h;
+                return Some(i + 1);
+            }
+        }
+        self.gear = h;
+        None
+    }
+
     /// Hands the current block to a worker (or compresses it here).
     fn dispatch(&mut self, last: bool) -> io::Result<()> {
         self.header()?;
-        let data = std::mem::replace(&mut self.block, Vec::with_capacity(GZIP_BLOCK));
+        self.gear = 0;
+        let data = std::mem::replace(&mut self.block, Vec::with_capacity(GZIP_MIN_BLOCK * 2));
         let tail = data.len().saturating_sub(GZIP_DICT);
         let next_dict = data[tail..].to_vec();
+        // A stream of one block gets no key: nothing to gain from a map of one entry.
+        let keyed = self.cache.is_some() && !(last && self.next_seq == 0);
         let job = Job {
             seq: self.next_seq,
             level: self.level,
             dict: std::mem::replace(&mut self.dict, next_dict),
             data,
-            last,
+            keyed,
         };
         self.next_seq += 1;
         match &self.pool {
             None => {
-                let out = deflate_block(&job)?;
-                self.sink.write_all(&out)?;
-                self.next_write += 1;
+                let done = run_job(&job, self.cache.as_deref())?;
+                self.emit(done)?;
             }
             Some(pool) => {
                 let sender = pool.jobs.as_ref().ok_or_else(pool_gone)?;
@@ -270,6 +440,24 @@ impl<W: Write> GzipParallel<W> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Writes the next block in order and notes where it lies.
+    fn emit(&mut self, done: Done) -> io::Result<()> {
+        self.sink.write_all(&done.bytes)?;
+        self.crc.combine(&done.crc);
+        match (done.keyed, &mut self.map) {
+            (Some((key, hash)), Some(map)) => map.push(BlockEntry {
+                key,
+                offset: self.written,
+                len: done.bytes.len() as u32,
+                hash,
+            }),
+            _ => self.map = None,
+        }
+        self.written += done.bytes.len() as u64;
+        self.next_write += 1;
         Ok(())
     }
 
@@ -291,26 +479,38 @@ impl<W: Write> GzipParallel<W> {
             };
             self.done.insert(received.0, received.1?);
         }
-        while let Some(out) = self.done.remove(&self.next_write) {
-            self.sink.write_all(&out)?;
-            self.next_write += 1;
+        while let Some(done) = self.done.remove(&self.next_write) {
+            self.emit(done)?;
         }
         Ok(())
     }
 
-    fn finish(mut self) -> io::Result<W> {
-        self.dispatch(true)?;
+    fn finish(mut self) -> io::Result<(W, Option<BlockMap>)> {
+        // An empty stream still gets its one (empty) block; otherwise the last cut may have
+        // fallen at the very end.
+        if !self.block.is_empty() || self.next_seq == 0 {
+            self.dispatch(true)?;
+        }
         while self.next_write < self.next_seq {
             self.collect(true)?;
         }
+        self.sink.write_all(&DEFLATE_END)?;
         let mut trailer = [0u8; 8];
-        trailer[..4].copy_from_slice(&self.crc.sum().to_le_bytes());
+        trailer[..4].copy_from_slice(&self.crc.clone().finalize().to_le_bytes());
         // ISIZE is the length modulo 2^32, as RFC 1952 says.
         trailer[4..].copy_from_slice(&(self.size as u32).to_le_bytes());
         self.sink.write_all(&trailer)?;
         self.pool.take();
+        let map = self
+            .map
+            .take()
+            .filter(|blocks| blocks.len() >= 2)
+            .map(|blocks| BlockMap {
+                codec: gzip_codec_tag(self.level),
+                blocks,
+            });
         let GzipParallel { sink, .. } = self;
-        Ok(sink)
+        Ok((sink, map))
     }
 }
 
@@ -320,11 +520,12 @@ fn pool_gone() -> io::Error {
 
 impl<W: Write> Write for GzipParallel<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let take = buf.len().min(GZIP_BLOCK - self.block.len());
+        let room = buf.len().min(GZIP_MAX_BLOCK - self.block.len());
+        let cut = self.find_cut(&buf[..room]);
+        let take = cut.unwrap_or(room);
         self.block.extend_from_slice(&buf[..take]);
-        self.crc.update(&buf[..take]);
         self.size += take as u64;
-        if self.block.len() == GZIP_BLOCK {
+        if cut.is_some() || self.block.len() == GZIP_MAX_BLOCK {
             self.dispatch(false)?;
         }
         Ok(take)
@@ -369,10 +570,10 @@ mod tests {
         for len in [
             0,
             1,
-            GZIP_BLOCK - 1,
-            GZIP_BLOCK,
-            GZIP_BLOCK + 1,
-            5 * GZIP_BLOCK + 77,
+            GZIP_MIN_BLOCK - 1,
+            GZIP_MIN_BLOCK,
+            GZIP_MAX_BLOCK + 1,
+            5 * GZIP_MAX_BLOCK + 77,
         ] {
             let data = sample(len);
             let one = compress(&data, LayerCompression::Gzip(6), 1, 4096);
@@ -411,5 +612,105 @@ mod tests {
                 .unwrap();
             assert_eq!(back, data, "level {level}");
         }
+    }
+
+    /// A block cache over the blobs it was shown, counting hits.
+    #[derive(Debug, Default)]
+    struct MemoryCache {
+        blocks: Mutex<std::collections::HashMap<[u8; 32], (Vec<u8>, [u8; 32])>>,
+        hits: std::sync::atomic::AtomicUsize,
+    }
+
+    impl MemoryCache {
+        fn learn(&self, blob: &[u8], map: &BlockMap) {
+            for b in &map.blocks {
+                let start = b.offset as usize;
+                let bytes = blob[start..start + b.len as usize].to_vec();
+                assert_eq!(<[u8; 32]>::from(Sha256::digest(&bytes)), b.hash);
+                self.blocks.lock().unwrap().insert(b.key, (bytes, b.hash));
+            }
+        }
+    }
+
+    impl BlockCache for MemoryCache {
+        fn find(&self, codec: &str, key: &[u8; 32]) -> Option<(Vec<u8>, [u8; 32])> {
+            assert_eq!(codec, gzip_codec_tag(6));
+            let found = self.blocks.lock().unwrap().get(key).cloned();
+            if found.is_some() {
+                self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            found
+        }
+    }
+
+    fn compress_cached(
+        data: &[u8],
+        cache: &Arc<MemoryCache>,
+        threads: usize,
+    ) -> (Vec<u8>, Option<BlockMap>) {
+        let cache: Arc<dyn BlockCache> = cache.clone();
+        let mut e = ParallelEncoder::with_block_cache(
+            Vec::new(),
+            LayerCompression::Gzip(6),
+            threads,
+            Some(cache),
+        )
+        .unwrap();
+        for part in data.chunks(65_537) {
+            e.write_all(part).unwrap();
+        }
+        e.finish_with_map().unwrap()
+    }
+
+    #[test]
+    fn gzip_reuses_the_blocks_a_change_did_not_touch() {
+        let data = sample(6 << 20);
+        let cache = Arc::new(MemoryCache::default());
+        let (cold, map) = compress_cached(&data, &cache, 2);
+        // With a cache or without, the bytes are the same.
+        assert_eq!(cold, compress(&data, LayerCompression::Gzip(6), 1, 4096));
+        let map = map.expect("a multi-block stream has a map");
+        assert!(map.blocks.len() > 20, "{} blocks", map.blocks.len());
+        assert_eq!(map.blocks[0].offset, 10);
+        cache.learn(&cold, &map);
+
+        // Insert a few bytes in the middle: only the blocks around it are compressed again.
+        let mut changed = data.clone();
+        changed.splice(3 << 20..3 << 20, b"an insertion".iter().copied());
+        for threads in [1, 2] {
+            cache.hits.store(0, std::sync::atomic::Ordering::Relaxed);
+            let (warm, warm_map) = compress_cached(&changed, &cache, threads);
+            assert_eq!(warm, compress(&changed, LayerCompression::Gzip(6), 2, 4096));
+            let hits = cache.hits.load(std::sync::atomic::Ordering::Relaxed);
+            let total = warm_map.unwrap().blocks.len();
+            assert!(hits + 3 >= total, "{hits} of {total} blocks reused");
+            let mut back = Vec::new();
+            flate2::read::GzDecoder::new(&warm[..])
+                .read_to_end(&mut back)
+                .unwrap();
+            assert!(back == changed);
+        }
+    }
+
+    #[test]
+    fn gzip_single_block_streams_have_no_map() {
+        let cache = Arc::new(MemoryCache::default());
+        for len in [0, 100, GZIP_MIN_BLOCK - 1] {
+            let (bytes, map) = compress_cached(&sample(len), &cache, 2);
+            assert!(map.is_none(), "len {len}");
+            let mut back = Vec::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_end(&mut back)
+                .unwrap();
+            assert_eq!(back.len(), len);
+        }
+    }
+
+    #[test]
+    fn gzip_codec_tag_names_level_and_fingerprint() {
+        let six = gzip_codec_tag(6);
+        assert!(six.starts_with("gzip-cdc1-l6-"), "{six}");
+        assert_ne!(six, gzip_codec_tag(1));
+        assert_eq!(six, gzip_codec_tag(6));
     }
 }

@@ -7,7 +7,7 @@
 //! whole-second mtimes (clamped to `SOURCE_DATE_EPOCH` when given), no atime/ctime.
 
 use super::overlay::{MergedDir, OverlayView};
-use super::parallel::ParallelEncoder;
+use super::parallel::{BlockCache, ParallelEncoder};
 use super::tarfmt::{self, Entry, Kind, ZEROS};
 use super::whiteout::{self, WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 use super::LayerCompression;
@@ -18,7 +18,8 @@ use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use strata_cache::{Digest, DigestWriter};
+use std::sync::Arc;
+use strata_cache::{BlockMap, Digest, DigestWriter};
 
 /// How to write a layer.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +33,9 @@ pub struct LayerOptions {
     pub overlay_whiteouts: bool,
     /// Compression threads; 0 means every core. The bytes do not depend on it.
     pub threads: usize,
+    /// Where gzip blocks compressed before can be copied from (the bytes do not depend on
+    /// it); with one, [`LayerInfo::blocks`] says where this blob's blocks lie.
+    pub block_cache: Option<Arc<dyn BlockCache>>,
 }
 
 /// What writing a layer produced.
@@ -45,6 +49,10 @@ pub struct LayerInfo {
     pub compressed_size: u64,
     /// Tar entries written (not counting PAX extension headers).
     pub entries: u64,
+    /// Where the blob's compressed blocks lie, to record with
+    /// [`strata_cache::Store::blockmap_put`] once the blob is stored (gzip with a block
+    /// cache, two blocks or more).
+    pub blocks: Option<BlockMap>,
 }
 
 /// Why a layer could not be written.
@@ -116,13 +124,14 @@ pub(super) type Out<W> = BufWriter<DigestWriter<ParallelEncoder<Counting<W>>>>;
 /// The stream a layer's tar goes into: buffered, hashed (diffID), compressed, counted (for
 /// layers written entry by entry, see `tree.rs`).
 pub(super) fn open_stream<W: Write>(sink: W, opts: &LayerOptions) -> Result<Out<W>> {
-    let encoder = ParallelEncoder::new(
+    let encoder = ParallelEncoder::with_block_cache(
         Counting {
             inner: sink,
             count: 0,
         },
         opts.compression,
         opts.threads,
+        opts.block_cache.clone(),
     )
     .map_err(LayerWriteError::Stream)?;
     Ok(BufWriter::with_capacity(
@@ -138,13 +147,14 @@ pub(super) fn close_stream<W: Write>(mut out: Out<W>, entries: u64) -> Result<La
         .into_inner()
         .map_err(|e| LayerWriteError::Stream(e.into_error()))?;
     let (encoder, diff_id, uncompressed_size) = hashed.finish();
-    let mut counting = encoder.finish().map_err(LayerWriteError::Stream)?;
+    let (mut counting, blocks) = encoder.finish_with_map().map_err(LayerWriteError::Stream)?;
     counting.flush().map_err(LayerWriteError::Stream)?;
     Ok(LayerInfo {
         diff_id,
         uncompressed_size,
         compressed_size: counting.count,
         entries,
+        blocks,
     })
 }
 
@@ -279,13 +289,14 @@ fn write_tree(source: Source<'_>, opts: &LayerOptions, sink: impl Write) -> Resu
         }
         Source::Merged(view) => (Some(view), &BTreeSet::new()),
     };
-    let encoder = ParallelEncoder::new(
+    let encoder = ParallelEncoder::with_block_cache(
         Counting {
             inner: sink,
             count: 0,
         },
         opts.compression,
         opts.threads,
+        opts.block_cache.clone(),
     )
     .map_err(LayerWriteError::Stream)?;
     // Large writes into the hasher and compressor; tar headers alone are 512 bytes.
@@ -315,13 +326,14 @@ fn write_tree(source: Source<'_>, opts: &LayerOptions, sink: impl Write) -> Resu
         .into_inner()
         .map_err(|e| LayerWriteError::Stream(e.into_error()))?;
     let (encoder, diff_id, uncompressed_size) = hashed.finish();
-    let mut counting = encoder.finish().map_err(LayerWriteError::Stream)?;
+    let (mut counting, blocks) = encoder.finish_with_map().map_err(LayerWriteError::Stream)?;
     counting.flush().map_err(LayerWriteError::Stream)?;
     Ok(LayerInfo {
         diff_id,
         uncompressed_size,
         compressed_size: counting.count,
         entries,
+        blocks,
     })
 }
 

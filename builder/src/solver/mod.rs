@@ -30,7 +30,7 @@ use crate::layer::LayerCompression;
 use crate::sandbox::{CancelToken, Runtime, Sandbox};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use strata_cache::{Descriptor, Digest, Store};
 
 /// What to build.
@@ -162,6 +162,8 @@ pub struct BuildShared<'a> {
     step_counter: Mutex<usize>,
     counts: Mutex<(usize, usize)>,
     graph: BuildGraph,
+    /// Gzip blocks of stored blobs, shared by every layer of the build.
+    block_cache: Option<Arc<dyn crate::layer::BlockCache>>,
 }
 
 /// One step's view of the build.
@@ -263,6 +265,10 @@ pub fn build(
         step_counter: Mutex::new(0),
         counts: Mutex::new((0, 0)),
         graph,
+        block_cache: matches!(request.compression, LayerCompression::Gzip(_)).then(|| {
+            Arc::new(crate::layer::StoreBlockCache::new(store.clone()))
+                as Arc<dyn crate::layer::BlockCache>
+        }),
     };
     let results = stage::solve_all(&shared)?;
     let target = shared.graph.target;

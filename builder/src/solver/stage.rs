@@ -8,7 +8,7 @@ use super::rootfs::{self, LayerRef};
 use super::{BuildShared, SolveError, StepContext};
 use crate::graph::{Base, Stage};
 use crate::image::find_image;
-use crate::layer::{write_layer, write_tree, LayerOptions, LayerTree};
+use crate::layer::{write_layer, write_tree, LayerInfo, LayerOptions, LayerTree};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -364,6 +364,7 @@ fn commit_layer(
     let info =
         write_layer(tree, &opts, &mut writer).map_err(|e| SolveError::Layer(e.to_string()))?;
     let (digest, size) = writer.commit(None)?;
+    record_blocks(shared, &digest, &info);
     let descriptor =
         strata_cache::Descriptor::new(shared.request.compression.media_type(), digest, size);
     let diff_id = info.diff_id;
@@ -383,6 +384,17 @@ fn layer_options(shared: &BuildShared<'_>, overlay: bool) -> LayerOptions {
         source_date_epoch: shared.request.source_date_epoch,
         overlay_whiteouts: overlay,
         threads: shared.request.compression_threads,
+        block_cache: shared.block_cache.clone(),
+    }
+}
+
+/// Remembers where the new blob's gzip blocks lie, for the next layer that shares some.
+fn record_blocks(shared: &BuildShared<'_>, blob: &strata_cache::Digest, info: &LayerInfo) {
+    if let Some(map) = &info.blocks {
+        // A cache: failing to write it only costs the next build compression time.
+        if let Err(e) = shared.store.blockmap_put(blob, map) {
+            tracing::warn!("recording the blocks of {blob}: {e}");
+        }
     }
 }
 
@@ -394,6 +406,7 @@ fn commit_entries(shared: &BuildShared<'_>, entries: &LayerTree) -> Result<Layer
     let info = write_tree(entries, &layer_options(shared, false), &mut writer)
         .map_err(|e| SolveError::Layer(e.to_string()))?;
     let (digest, size) = writer.commit(None)?;
+    record_blocks(shared, &digest, &info);
     Ok(LayerRef {
         descriptor: strata_cache::Descriptor::new(
             shared.request.compression.media_type(),
