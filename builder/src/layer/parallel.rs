@@ -194,6 +194,8 @@ struct Done {
     bytes: Vec<u8>,
     keyed: Option<([u8; 32], [u8; 32])>,
     crc: crc32fast::Hasher,
+    /// Copied from the cache rather than compressed.
+    reused: bool,
 }
 
 /// What a block is compressed from: its dictionary and its bytes.
@@ -217,6 +219,7 @@ fn run_job(job: &Job, cache: Option<&(Arc<dyn BlockCache>, String)>) -> io::Resu
                     bytes,
                     keyed: Some((key, hash)),
                     crc,
+                    reused: true,
                 });
             }
             Some(key)
@@ -225,7 +228,12 @@ fn run_job(job: &Job, cache: Option<&(Arc<dyn BlockCache>, String)>) -> io::Resu
     };
     let bytes = deflate_block(job)?;
     let keyed = key.map(|k| (k, Sha256::digest(&bytes).into()));
-    Ok(Done { bytes, keyed, crc })
+    Ok(Done {
+        bytes,
+        keyed,
+        crc,
+        reused: false,
+    })
 }
 
 /// Deflates one block (raw deflate, no zlib header) primed with `dict`, ending with a sync
@@ -341,6 +349,8 @@ struct GzipParallel<W: Write> {
     written: u64,
     /// The blocks written, while every one is keyed.
     map: Option<Vec<BlockEntry>>,
+    /// How many blocks were copied from the cache.
+    reused: u64,
     header_written: bool,
 }
 
@@ -368,6 +378,7 @@ impl<W: Write> GzipParallel<W> {
             next_write: 0,
             done: BTreeMap::new(),
             written: 0,
+            reused: 0,
             header_written: false,
         }
     }
@@ -447,6 +458,7 @@ impl<W: Write> GzipParallel<W> {
     fn emit(&mut self, done: Done) -> io::Result<()> {
         self.sink.write_all(&done.bytes)?;
         self.crc.combine(&done.crc);
+        self.reused += u64::from(done.reused);
         match (done.keyed, &mut self.map) {
             (Some((key, hash)), Some(map)) => map.push(BlockEntry {
                 key,
@@ -501,6 +513,13 @@ impl<W: Write> GzipParallel<W> {
         trailer[4..].copy_from_slice(&(self.size as u32).to_le_bytes());
         self.sink.write_all(&trailer)?;
         self.pool.take();
+        if self.cache.is_some() {
+            tracing::debug!(
+                "gzip layer: {} of {} blocks reused from stored blobs",
+                self.reused,
+                self.next_seq
+            );
+        }
         let map = self
             .map
             .take()
