@@ -18,13 +18,16 @@ struct Location {
     hash: [u8; 32],
 }
 
+/// Block key -> where its compressed bytes lie, for one codec; loaded once.
+type CodecIndex = Arc<OnceLock<HashMap<[u8; 32], Location>>>;
+
 /// Blocks of the blobs in a store, found through their block maps. The maps are read on the
 /// first lookup (so layers of one block, most RUN steps, never read them) and once per
 /// codec; blob files are opened once.
 #[derive(Debug)]
 pub struct StoreBlockCache {
     store: Store,
-    index: Mutex<HashMap<String, Arc<OnceLock<HashMap<[u8; 32], Location>>>>>,
+    index: Mutex<HashMap<String, CodecIndex>>,
     files: Mutex<HashMap<Digest, Arc<File>>>,
 }
 
@@ -38,7 +41,7 @@ impl StoreBlockCache {
         }
     }
 
-    fn index(&self, codec: &str) -> Arc<OnceLock<HashMap<[u8; 32], Location>>> {
+    fn index(&self, codec: &str) -> CodecIndex {
         let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(index.entry(codec.to_string()).or_default())
     }

@@ -73,9 +73,7 @@ pub fn gzip_codec_tag(level: u32) -> String {
                 data: data.to_vec(),
                 keyed: false,
             };
-            let fingerprint = deflate_block(&job)
-                .map(|b| Sha256::digest(b))
-                .unwrap_or_default();
+            let fingerprint = deflate_block(&job).map(Sha256::digest).unwrap_or_default();
             let hex: String = fingerprint[..8]
                 .iter()
                 .map(|b| format!("{b:02x}"))
@@ -633,10 +631,12 @@ mod tests {
         }
     }
 
+    type Found = (Vec<u8>, [u8; 32]);
+
     /// A block cache over the blobs it was shown, counting hits.
     #[derive(Debug, Default)]
     struct MemoryCache {
-        blocks: Mutex<std::collections::HashMap<[u8; 32], (Vec<u8>, [u8; 32])>>,
+        blocks: Mutex<std::collections::HashMap<[u8; 32], Found>>,
         hits: std::sync::atomic::AtomicUsize,
     }
 
