@@ -184,13 +184,16 @@ impl StepContext<'_> {
 impl<'a> BuildShared<'a> {
     fn context(&self) -> Result<&ContextView, SolveError> {
         let view = self.context.get_or_init(|| {
+            let started = std::time::Instant::now();
             let ignore = crate::context::load_ignore(
                 self.request.dockerfile_path.as_deref(),
                 &self.request.context_dir,
             )
             .map_err(|e| e.to_string())?;
-            ContextView::open(&self.request.context_dir, &ignore.patterns)
-                .map_err(|e| e.to_string())
+            let view = ContextView::open(&self.request.context_dir, &ignore.patterns)
+                .map_err(|e| e.to_string());
+            tracing::debug!("context walked in {:.1?}", started.elapsed());
+            view
         });
         view.as_ref().map_err(|e| SolveError::Context(e.clone()))
     }
@@ -198,12 +201,19 @@ impl<'a> BuildShared<'a> {
     /// The stat cache of this context (waits for its loading thread the first time).
     pub(crate) fn stat_cache(&self) -> &StatCache {
         self.stat_cache.get_or_init(|| {
+            let started = std::time::Instant::now();
             let loader = self
                 .stat_loader
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take();
-            loader.and_then(|h| h.join().ok()).unwrap_or_default()
+            let cache = loader.and_then(|h| h.join().ok()).unwrap_or_default();
+            tracing::debug!(
+                "stat cache: {} records, waited {:.1?} for its loader",
+                cache.len(),
+                started.elapsed()
+            );
+            cache
         })
     }
 

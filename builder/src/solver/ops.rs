@@ -273,7 +273,11 @@ impl Op for CopyOp {
         let digest = match &step.source {
             Some(Source::Context) | None => {
                 let view = env.ctx.shared.context()?;
-                copy::source_digest(&self.copy, view, env.ctx.shared.stat_cache())?
+                let stat_cache = env.ctx.shared.stat_cache();
+                let started = std::time::Instant::now();
+                let digest = copy::source_digest(&self.copy, view, stat_cache)?;
+                tracing::debug!("COPY sources hashed in {:.1?}", started.elapsed());
+                digest
             }
             Some(Source::Stage(i)) => env.stage(*i)?.key.digest().to_string(),
             Some(Source::Image(r)) => image_result(env.ctx.shared.store, r)?
