@@ -132,11 +132,23 @@ impl Store {
         crate::store::write_file_atomic(self, &self.blockmaps_dir(), &path, &map.encode())
     }
 
-    /// Every recorded map with codec tag `codec` whose blob is still in the store, with the
-    /// blob's digest.
-    pub fn blockmaps(&self, codec: &str) -> Result<Vec<(Digest, BlockMap)>> {
+    /// The recorded maps with codec tag `codec` whose blob is still in the store, with the
+    /// blob's digest: the most recently written first, as many as hold at most `max_blocks`
+    /// blocks together (a bound on what a caller keeps in memory; recent blobs are the likely
+    /// ancestors of the next build's layers).
+    pub fn blockmaps(&self, codec: &str, max_blocks: usize) -> Result<Vec<(Digest, BlockMap)>> {
+        let mut files: Vec<_> = self
+            .blockmap_files()?
+            .into_iter()
+            .map(|(blob, path)| {
+                let mtime = fs::metadata(&path).and_then(|m| m.modified()).ok();
+                (mtime, blob, path)
+            })
+            .collect();
+        files.sort_by(|a, b| b.0.cmp(&a.0));
         let mut out = Vec::new();
-        for (blob, path) in self.blockmap_files()? {
+        let mut blocks = 0;
+        for (_, blob, path) in files {
             let Ok(bytes) = fs::read(&path) else {
                 continue;
             };
@@ -147,9 +159,14 @@ impl Store {
                 );
                 continue;
             };
-            if map.codec == codec && self.has_blob(&blob)? {
-                out.push((blob, map));
+            if map.codec != codec || !self.has_blob(&blob)? {
+                continue;
             }
+            blocks += map.blocks.len();
+            if blocks > max_blocks {
+                break;
+            }
+            out.push((blob, map));
         }
         Ok(out)
     }
@@ -225,8 +242,12 @@ mod tests {
         let (blob, _) = store.put_bytes(b"compressed blob", None).unwrap();
         let m = map("gzip-6/abc", 3);
         store.blockmap_put(&blob, &m).unwrap();
-        assert_eq!(store.blockmaps("gzip-6/abc").unwrap(), vec![(blob, m)]);
-        assert!(store.blockmaps("gzip-9/abc").unwrap().is_empty());
+        assert_eq!(store.blockmaps("gzip-6/abc", 100).unwrap(), vec![(blob, m)]);
+        assert!(store.blockmaps("gzip-9/abc", 100).unwrap().is_empty());
+        assert!(
+            store.blockmaps("gzip-6/abc", 2).unwrap().is_empty(),
+            "3 blocks > 2"
+        );
     }
 
     #[test]
@@ -244,14 +265,14 @@ mod tests {
         let path = store.blockmap_path(&blob);
         let good = fs::read(&path).unwrap();
         fs::write(&path, &good[..good.len() - 1]).unwrap();
-        assert!(store.blockmaps("c").unwrap().is_empty());
+        assert!(store.blockmaps("c", 100).unwrap().is_empty());
         let mut other = good.clone();
         other[16] = 9;
         fs::write(&path, other).unwrap();
-        assert!(store.blockmaps("c").unwrap().is_empty());
+        assert!(store.blockmaps("c", 100).unwrap().is_empty());
         fs::write(store.blockmaps_dir().join("stray"), b"x").unwrap();
         fs::write(&path, &good).unwrap();
-        assert_eq!(store.blockmaps("c").unwrap().len(), 1);
+        assert_eq!(store.blockmaps("c", 100).unwrap().len(), 1);
     }
 
     #[test]

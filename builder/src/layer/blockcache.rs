@@ -18,6 +18,10 @@ struct Location {
     hash: [u8; 32],
 }
 
+/// The most blocks a build keeps in its index (~130 bytes each: ~35 MB at most, for the
+/// newest ~32 GiB of gzip layers).
+const MAX_BLOCKS: usize = 256 * 1024;
+
 /// Block key -> where its compressed bytes lie, for one codec; loaded once.
 type CodecIndex = Arc<OnceLock<HashMap<[u8; 32], Location>>>;
 
@@ -47,7 +51,7 @@ impl StoreBlockCache {
     }
 
     fn load(&self, codec: &str) -> HashMap<[u8; 32], Location> {
-        let maps = match self.store.blockmaps(codec) {
+        let maps = match self.store.blockmaps(codec, MAX_BLOCKS) {
             Ok(maps) => maps,
             Err(e) => {
                 // A cache: unreadable maps only cost compression time.
