@@ -145,7 +145,7 @@ impl Store {
                 (mtime, blob, path)
             })
             .collect();
-        files.sort_by(|a, b| b.0.cmp(&a.0));
+        files.sort_by_key(|f| std::cmp::Reverse(f.0));
         let mut out = Vec::new();
         let mut blocks = 0;
         for (_, blob, path) in files {
