@@ -14,6 +14,7 @@ mod tarfmt;
 mod tree;
 mod whiteout;
 mod writer;
+mod xattr;
 
 pub use blockcache::StoreBlockCache;
 pub use compression::{decompress, Compression};
@@ -31,6 +32,7 @@ pub use whiteout::{
 pub use writer::{
     write_layer, write_merged_tree, write_upper_layer, LayerInfo, LayerOptions, LayerWriteError,
 };
+pub use xattr::{layer_xattrs, set_xattrs, Xattrs};
 
 use std::io::{self, BufReader, Read, Write};
 use strata_cache::{Digest, DigestWriter};

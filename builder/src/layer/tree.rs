@@ -8,6 +8,7 @@
 
 use super::tarfmt::{self, Entry, Kind, ZEROS};
 use super::writer::{close_stream, copy_content, open_stream, LayerInfo, LayerOptions};
+use super::xattr::Xattrs;
 use super::LayerWriteError;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -44,6 +45,9 @@ pub struct Node {
     pub gid: u32,
     /// Modification time, whole seconds.
     pub mtime: i64,
+    /// The extended attributes the layer records for it (see
+    /// [`layer_xattrs`](super::layer_xattrs)), sorted by name.
+    pub xattrs: Xattrs,
 }
 
 impl Node {
@@ -163,7 +167,7 @@ pub fn write_tree(
             uid: u64::from(node.uid),
             gid: u64::from(node.gid),
             mtime,
-            xattrs: &[],
+            xattrs: &node.xattrs,
         };
         tarfmt::write_header(&mut out, &entry).map_err(LayerWriteError::Stream)?;
         entries += 1;
@@ -194,6 +198,7 @@ mod tests {
             uid: 0,
             gid: 0,
             mtime: 1_700_000_000,
+            xattrs: Vec::new(),
         }
     }
 
@@ -253,6 +258,14 @@ mod tests {
             ("b", 0o700),
         ] {
             std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(m)).unwrap();
+        }
+        // File capabilities (where this process may set them) go into both as PAX records.
+        let mut cap = vec![0u8; 20];
+        cap[..4].copy_from_slice(&0x0200_0001u32.to_le_bytes());
+        cap[4..8].copy_from_slice(&(1u32 << 10).to_le_bytes());
+        let caps = vec![(b"security.capability".to_vec(), cap)];
+        if crate::layer::set_xattrs(&root.join("a/big"), &caps).unwrap() == 0 {
+            tree.get_mut("a/big").unwrap().xattrs = caps;
         }
         let uid = rustix::process::getuid().as_raw();
         let gid = rustix::process::getgid().as_raw();

@@ -30,11 +30,15 @@ pub fn is_overlay_indirection(name: &[u8]) -> bool {
     matches!(rest, Some(b"redirect") | Some(b"metacopy"))
 }
 
-/// The xattrs a layer carries: file capabilities and user attributes, as docker and BuildKit
-/// keep them. Host-specific ones (SELinux labels, ACLs, `trusted.*`) and overlay bookkeeping
-/// are left out.
+/// The file capability xattr: the one extended attribute a layer carries.
+pub const CAPABILITY_XATTR: &str = "security.capability";
+
+/// The xattrs a layer carries: file capabilities only. docker's and containerd's layer tar
+/// writers (`ReadSecurityXattrToTarHeader`, `ChangeWriter`), and so BuildKit's layers, read
+/// `security.capability` and nothing else: user attributes, SELinux labels, ACLs,
+/// `trusted.*` and overlay bookkeeping stay on the host.
 pub fn is_layer_xattr(name: &[u8]) -> bool {
-    !is_overlay_xattr(name) && (name == b"security.capability" || name.starts_with(b"user."))
+    name == CAPABILITY_XATTR.as_bytes()
 }
 
 /// What a layer entry's base name means.
@@ -79,7 +83,8 @@ mod tests {
     #[test]
     fn xattr_filters() {
         assert!(is_layer_xattr(b"security.capability"));
-        assert!(is_layer_xattr(b"user.mime"));
+        assert!(!is_layer_xattr(b"user.mime"));
+        assert!(!is_layer_xattr(b"trusted.md5"));
         assert!(!is_layer_xattr(b"user.overlay.origin"));
         assert!(!is_layer_xattr(b"trusted.overlay.opaque"));
         assert!(!is_layer_xattr(b"security.selinux"));

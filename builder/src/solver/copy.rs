@@ -323,7 +323,13 @@ impl CopySink for Staging<'_> {
 
     fn put(&mut self, host: &Path, entry: &Entry, target: &str) -> Result<(), SolveError> {
         let path = self.host(target);
-        copy_entry(host, entry, &path, &self.own)
+        copy_entry(host, entry, &path, &self.own)?;
+        if !self.own.from_context {
+            // After copy_entry's chown, which clears capabilities (see `source_xattrs`).
+            let xattrs = super::copytree::source_xattrs(host, &entry.kind)?;
+            crate::layer::set_xattrs(&path, &xattrs).map_err(io(&path))?;
+        }
+        Ok(())
     }
 
     fn put_bytes(&mut self, target: &str, data: &[u8]) -> Result<(), SolveError> {

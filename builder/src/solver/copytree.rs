@@ -6,7 +6,7 @@
 use super::copy::{CopySink, Ownership};
 use super::SolveError;
 use crate::context::{Entry, EntryKind, Timestamp};
-use crate::layer::{Content, LayerTree, Node};
+use crate::layer::{layer_xattrs, Content, LayerTree, Node, Xattrs};
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -59,6 +59,18 @@ impl<'a> TreeSink<'a> {
     }
 }
 
+/// The layer xattrs a file copied from a stage or image keeps: BuildKit's copier copies
+/// every xattr after the chown (fsutil `copyXAttrs`), and the layer records the file's
+/// capabilities (whatever `--chown`/`--chmod` say). Files from the build context keep none:
+/// BuildKit's context transfer sets their xattrs before its chown, which clears capabilities
+/// (fsutil `rewriteMetadata`), and no other xattr reaches a layer.
+pub(super) fn source_xattrs(host: &Path, kind: &EntryKind) -> Result<Xattrs, SolveError> {
+    if *kind != EntryKind::File {
+        return Ok(Vec::new());
+    }
+    layer_xattrs(host).map_err(|e| SolveError::Io(host.display().to_string(), e))
+}
+
 impl CopySink for TreeSink<'_> {
     fn prepare_dir(&mut self, dir: &str) -> Result<(), SolveError> {
         let mut path = String::new();
@@ -79,6 +91,7 @@ impl CopySink for TreeSink<'_> {
                     uid: meta.uid(),
                     gid: meta.gid(),
                     mtime: meta.mtime(),
+                    xattrs: Vec::new(),
                 },
                 None => {
                     let (uid, gid) = self.own.owner.unwrap_or((0, 0));
@@ -88,6 +101,7 @@ impl CopySink for TreeSink<'_> {
                         uid,
                         gid,
                         mtime: self.now,
+                        xattrs: Vec::new(),
                     }
                 }
             };
@@ -120,12 +134,18 @@ impl CopySink for TreeSink<'_> {
             Content::Symlink(_) => 0o777,
             _ => self.own.mode_of(meta.mode),
         };
+        let xattrs = if self.own.from_context {
+            Vec::new()
+        } else {
+            source_xattrs(host, &entry.kind)?
+        };
         let node = Node {
             content,
             mode,
             uid,
             gid,
             mtime: meta.mtime.sec,
+            xattrs,
         };
         // A directory copied onto one this copy prepared takes the source's metadata,
         // mtime included (set last, after its contents).
@@ -145,6 +165,7 @@ impl CopySink for TreeSink<'_> {
             uid: self.own.owner.map_or(0, |o| o.0),
             gid: self.own.owner.map_or(0, |o| o.1),
             mtime: self.now,
+            xattrs: Vec::new(),
         };
         self.tree.insert(path, node);
         Ok(())
@@ -241,6 +262,18 @@ mod tests {
     }
 
     fn both(copy: &Copy, ctx: &Path, lower: &Path, scratch: &Path) -> (Vec<u8>, Vec<u8>) {
+        both_from(copy, true, ctx, lower, scratch)
+    }
+
+    /// The layer from the staging directory and from the tree; `from_context`: the sources
+    /// are the build context's (else a stage's or image's).
+    fn both_from(
+        copy: &Copy,
+        from_context: bool,
+        ctx: &Path,
+        lower: &Path,
+        scratch: &Path,
+    ) -> (Vec<u8>, Vec<u8>) {
         let view = ContextView::open(ctx, &[] as &[&str]).unwrap();
         let lowers = vec![lower.to_path_buf()];
         let opts = LayerOptions {
@@ -249,7 +282,7 @@ mod tests {
             threads: 2,
             ..Default::default()
         };
-        let own = Ownership::of(copy, true, &lowers).unwrap();
+        let own = Ownership::of(copy, from_context, &lowers).unwrap();
         let staging = scratch.join("staging");
         let _ = fs::remove_dir_all(&staging);
         fs::create_dir(&staging).unwrap();
@@ -305,6 +338,65 @@ mod tests {
             let (old, new) = both(c, &ctx, &lower, dir.path());
             assert!(old.len() > 100, "case {i}");
             assert_eq!(old, new, "case {i}: {c:?}");
+        }
+    }
+
+    /// An entry's name and its PAX xattr records.
+    type PaxXattrs = (String, Vec<(String, Vec<u8>)>);
+
+    /// The PAX xattr records of each entry of a gzip layer.
+    fn pax_xattrs(blob: &[u8]) -> Vec<PaxXattrs> {
+        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(blob));
+        let mut out = Vec::new();
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+            let mut xattrs = Vec::new();
+            if let Some(exts) = e.pax_extensions().unwrap() {
+                for ext in exts {
+                    let ext = ext.unwrap();
+                    if let Some(k) = ext.key().unwrap().strip_prefix("SCHILY.xattr.") {
+                        xattrs.push((k.to_string(), ext.value_bytes().to_vec()));
+                    }
+                }
+            }
+            out.push((name, xattrs));
+        }
+        out
+    }
+
+    #[test]
+    fn capabilities_kept_from_stages_not_from_the_context() {
+        let (dir, ctx, lower) = fixture();
+        let mut cap = vec![0u8; 20];
+        cap[..4].copy_from_slice(&0x0200_0001u32.to_le_bytes());
+        cap[4..8].copy_from_slice(&(1u32 << 10).to_le_bytes());
+        let caps = vec![(b"security.capability".to_vec(), cap.clone())];
+        let file = ctx.join("app/main.c");
+        if crate::layer::set_xattrs(&file, &caps).unwrap() > 0 {
+            eprintln!("skipping: cannot set file capabilities here");
+            return;
+        }
+        // Never in a layer, whatever the source.
+        let _ = rustix::fs::lsetxattr(&file, "user.note", b"n", rustix::fs::XattrFlags::empty());
+        let copy = Copy {
+            sources: vec!["app".into()],
+            dest: "/opt/".into(),
+            chown: Some("app".into()),
+            ..Copy::default()
+        };
+        for from_context in [false, true] {
+            let (old, new) = both_from(&copy, from_context, &ctx, &lower, dir.path());
+            assert_eq!(old, new, "from_context {from_context}");
+            let entries = pax_xattrs(&new);
+            let with: Vec<_> = entries.iter().filter(|(_, x)| !x.is_empty()).collect();
+            if from_context {
+                assert!(with.is_empty(), "{with:?}");
+            } else {
+                // Kept through the chown to `app`.
+                let want = vec![("security.capability".to_string(), cap.clone())];
+                assert_eq!(with, [&("opt/main.c".to_string(), want)]);
+            }
         }
     }
 }
