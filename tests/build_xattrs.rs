@@ -101,17 +101,21 @@ fn source_tar() -> Vec<u8> {
 /// Per layer of `image`: every entry's name and its SCHILY.xattr records.
 type Layer = Vec<(String, BTreeMap<String, Vec<u8>>)>;
 
-fn layers(env: &Env, image: &str) -> Vec<Layer> {
+fn blob(env: &Env, digest: &str) -> std::path::PathBuf {
+    env.root()
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"))
+}
+
+fn manifest(env: &Env, image: &str) -> Value {
     let inspect: Value = serde_json::from_str(&env.ok(&["inspect", image])).unwrap();
-    let blob = |digest: &str| {
-        env.root()
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
-    };
-    let manifest: Value = serde_json::from_slice(
-        &fs::read(blob(inspect[0]["Descriptor"]["digest"].as_str().unwrap())).unwrap(),
-    )
-    .unwrap();
+    let digest = inspect[0]["Descriptor"]["digest"].as_str().unwrap();
+    serde_json::from_slice(&fs::read(blob(env, digest)).unwrap()).unwrap()
+}
+
+fn layers(env: &Env, image: &str) -> Vec<Layer> {
+    let manifest = manifest(env, image);
+    let blob = |digest: &str| blob(env, digest);
     let mut out = Vec::new();
     for layer in manifest["layers"].as_array().unwrap() {
         let file = fs::File::open(blob(layer["digest"].as_str().unwrap())).unwrap();
@@ -261,4 +265,30 @@ ADD x.tar /t/
             .output();
         assert_eq!(out, "cap\ncap\n");
     }
+}
+
+/// BuildKit's content hash of the context covers xattrs (all but `security.*` other than
+/// capabilities, and `system.*`): a COPY whose source changed only in a user xattr runs again,
+/// and gives the same layer, since no user xattr enters a layer.
+#[test]
+fn a_context_xattr_change_is_a_cache_miss() {
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(ctx.join("f"), b"f\n").unwrap();
+    if set_xattr(&ctx.join("f"), "user.v", b"1").is_err() {
+        eprintln!("skipping: no user xattrs here");
+        return;
+    }
+    fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY f /f\n").unwrap();
+    let first = build(&env, &ctx, "one");
+    assert!(!first.contains("CACHED"), "{first}");
+    let again = build(&env, &ctx, "one");
+    assert!(again.contains("CACHED"), "{again}");
+    set_xattr(&ctx.join("f"), "user.v", b"2").unwrap();
+    let changed = build(&env, &ctx, "two");
+    assert!(!changed.contains("CACHED"), "{changed}");
+    let digests = |image: &str| manifest(&env, image)["layers"].to_string();
+    assert_eq!(digests("one"), digests("two"));
+    assert!(layers(&env, "two")[0].iter().all(|(_, x)| x.is_empty()));
 }

@@ -37,6 +37,11 @@ fn digest_with(root: &Path, sources: &[&str], cache: &StatCache) -> (Digest, Has
     (d, view.hash_stats())
 }
 
+/// Sets a user xattr; false where the file system has none.
+fn set_xattr(p: &Path, name: &str, value: &[u8]) -> bool {
+    rustix::fs::lsetxattr(p, name, value, rustix::fs::XattrFlags::empty()).is_ok()
+}
+
 fn digest(root: &Path, sources: &[&str]) -> Digest {
     digest_with(root, sources, &StatCache::new()).0
 }
@@ -170,6 +175,17 @@ fn encoding_matches_the_documented_format() {
     };
     let dir_mode = fs::metadata(r.join("d")).unwrap().mode() & 0o7777;
     let lmeta = fs::symlink_metadata(r.join("d/l")).unwrap();
+    // The file's xattrs as one digest (where this file system has user xattrs).
+    let xattrs = if set_xattr(&r.join("d/f"), "user.k", b"v") {
+        let mut x = Sha256::new();
+        x.update(b"strata.context.xattrs\0");
+        x.update(1u64.to_be_bytes());
+        x.update([&6u64.to_be_bytes()[..], b"user.k"].concat());
+        x.update([&1u64.to_be_bytes()[..], b"v"].concat());
+        [&[1u8][..], &x.finalize()[..]].concat()
+    } else {
+        vec![0]
+    };
 
     let v = ENCODING_VERSION.to_be_bytes();
     let bytes = |b: &[u8]| [&(b.len() as u64).to_be_bytes()[..], b].concat();
@@ -183,16 +199,21 @@ fn encoding_matches_the_documented_format() {
         ]
         .concat()
     };
-    let file_tail = [&5u64.to_be_bytes()[..], &Sha256::digest(b"hello")[..]].concat();
+    let file_tail = [
+        &5u64.to_be_bytes()[..],
+        &Sha256::digest(b"hello")[..],
+        &xattrs,
+    ]
+    .concat();
     let f = fields(1, 0o644, uid, gid, &file_tail);
     let l = fields(
         3,
         lmeta.mode() & 0o7777,
         lmeta.uid(),
         lmeta.gid(),
-        &bytes(b"f"),
+        &[&bytes(b"f")[..], &[0]].concat(),
     );
-    let d = fields(2, dir_mode, uid, gid, b"");
+    let d = fields(2, dir_mode, uid, gid, &[0]);
 
     let mut sel = Sha256::new();
     sel.update(b"strata.context.selection\0");
@@ -221,6 +242,37 @@ fn encoding_matches_the_documented_format() {
     }
     let want = format!("sha256:{}", hex::encode(sel.finalize()));
     assert_eq!(digest(r, &["d/f", "."]).to_string(), want);
+}
+
+/// As BuildKit's content hash: an xattr change alone changes the digest (files and
+/// directories), the stat cache remembers a file's xattrs, and a changed xattr (which moves
+/// the ctime) makes the file be read again.
+#[test]
+fn xattrs_matter_and_are_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache_path = cache_dir.path().join("statcache");
+    write(dir.path(), FILES);
+    if !set_xattr(&dir.path().join("a.txt"), "user.note", b"1") {
+        eprintln!("skipping: no user xattrs here");
+        return;
+    }
+    settle();
+    let cold = StatCache::load(&cache_path);
+    let (d0, _) = digest_with(dir.path(), &["."], &cold);
+    cold.save(&cache_path).unwrap();
+    let warm = StatCache::load(&cache_path);
+    let (d1, s) = digest_with(dir.path(), &["."], &warm);
+    assert_eq!((d1, s.files_hashed), (d0, 0));
+
+    assert!(set_xattr(&dir.path().join("a.txt"), "user.note", b"2"));
+    let (d2, s) = digest_with(dir.path(), &["."], &warm);
+    assert_ne!(d2, d0);
+    assert_eq!(s.files_hashed, 1, "only the changed file is read again");
+    assert_eq!(digest(dir.path(), &["."]), d2, "cached = computed");
+
+    assert!(set_xattr(&dir.path().join("src"), "user.dir", b"d"));
+    assert_ne!(digest(dir.path(), &["."]), d2);
 }
 
 #[test]

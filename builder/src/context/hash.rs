@@ -10,8 +10,9 @@
 //!
 //! A node is u8 kind (1 file, 2 dir, 3 symlink, 4 fifo, 5 socket, 6 char device, 7 block
 //! device), u32 permission bits (`mode & 0o7777`), u32 uid, u32 gid, then for a file u64 size
-//! and the 32-byte sha256 of its content, for a symlink its target, for a device u64 rdev,
-//! for a directory its contents. Contents are, per child in byte order of names, u8 1, the
+//! and the 32-byte sha256 of its content, for a symlink its target, for a device u64 rdev;
+//! then u8 0 for an entry without hashed xattrs, or u8 1 and their 32-byte digest (see
+//! `xattrs.rs`: BuildKit's content hash covers them); then for a directory its contents. Contents are, per child in byte order of names, u8 1, the
 //! name and the child's node, then u8 0. [`ContextView::entry_digest`] hashes
 //! `"strata.context.entry\0"`, u32 version and one node.
 //!
@@ -20,8 +21,10 @@
 
 use super::statcache::{StatCache, Sum};
 use super::view::{ContextView, Entry, EntryKind, Meta, Timestamp};
+use super::xattrs::{self, Source};
 use super::{io_err, ContextError};
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -29,7 +32,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strata_cache::{Digest, Hasher};
 
 /// Version of the digest encoding; part of every digest.
-pub const ENCODING_VERSION: u32 = 1;
+pub const ENCODING_VERSION: u32 = 2;
 
 /// Read buffer per hashing thread: large enough for few syscalls, small enough to ignore.
 const READ_BUF: usize = 256 * 1024;
@@ -55,6 +58,8 @@ pub struct HashStats {
 #[derive(Debug)]
 pub(crate) struct Memo {
     content: Vec<OnceLock<(Sum, u64)>>,
+    /// The digest of each entry's hashed xattrs (None: it has none).
+    xattrs: Vec<OnceLock<Option<Sum>>>,
     hashed: AtomicU64,
     reused: AtomicU64,
     bytes: AtomicU64,
@@ -64,6 +69,7 @@ impl Memo {
     pub(crate) fn new(n: usize) -> Memo {
         Memo {
             content: (0..n).map(|_| OnceLock::new()).collect(),
+            xattrs: (0..n).map(|_| OnceLock::new()).collect(),
             hashed: AtomicU64::new(0),
             reused: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -224,6 +230,14 @@ impl ContextView {
             EntryKind::CharDevice | EntryKind::BlockDevice => enc.u64(e.meta.rdev),
             EntryKind::Dir | EntryKind::Fifo | EntryKind::Socket => {}
         }
+        match self.memo.xattrs[i].get() {
+            Some(None) => enc.u8(0),
+            Some(Some(x)) => {
+                enc.u8(1);
+                enc.raw(x);
+            }
+            None => unreachable_xattrs(i),
+        }
     }
 
     /// A directory's contents, streamed in walk order (depth first, names sorted), closing
@@ -247,8 +261,9 @@ impl ContextView {
         }
     }
 
-    /// Makes sure every regular file below `roots` has a content digest: from this view's
-    /// memo, else the stat cache, else by reading it (in parallel).
+    /// Makes sure every regular file below `roots` has a content digest and every entry below
+    /// them an xattr digest: from this view's memo, else the stat cache, else by reading the
+    /// file (in parallel).
     pub(crate) fn ensure_content(
         &self,
         roots: &[usize],
@@ -259,6 +274,7 @@ impl ContextView {
         cache.note_root(root);
         let mut seen = vec![false; self.entries.len()];
         let mut misses = Vec::new();
+        let mut others = Vec::new();
         let mut reused = 0;
         let mut key = Vec::with_capacity(256);
         {
@@ -268,14 +284,24 @@ impl ContextView {
                 let below = self.entries[r..end].iter().zip(&mut seen[r..end]);
                 for (off, (e, seen)) in below.enumerate() {
                     let i = r + off;
-                    if *seen || e.kind != EntryKind::File || self.memo.content[i].get().is_some() {
+                    if *seen {
                         continue;
                     }
                     *seen = true;
+                    if e.kind != EntryKind::File {
+                        if self.memo.xattrs[i].get().is_none() {
+                            others.push(i);
+                        }
+                        continue;
+                    }
+                    if self.memo.content[i].get().is_some() {
+                        continue;
+                    }
                     host_key(&mut key, root, &e.resolved);
                     match lookups.get(&key, &e.meta) {
-                        Some(d) => {
+                        Some((d, x)) => {
                             let _ = self.memo.content[i].set((d, e.meta.size));
+                            let _ = self.memo.xattrs[i].set(x);
                             reused += 1;
                         }
                         None => misses.push(i),
@@ -284,26 +310,43 @@ impl ContextView {
             }
         }
         self.memo.reused.fetch_add(reused, Ordering::Relaxed);
+        self.ensure_xattrs(&others)?;
         // Largest first, so one big file does not start last and hold up the batch.
         misses.sort_by_key(|&i| std::cmp::Reverse(self.entries[i].meta.size));
         let mut fresh = Vec::new();
-        for (i, digest, len, meta) in self.hash_files(&misses)? {
+        for (i, digest, len, meta, xattrs) in self.hash_files(&misses)? {
             let sum = *digest.as_bytes();
             let _ = self.memo.content[i].set((sum, len));
+            let _ = self.memo.xattrs[i].set(xattrs);
             self.memo.hashed.fetch_add(1, Ordering::Relaxed);
             self.memo.bytes.fetch_add(len, Ordering::Relaxed);
             if !is_racy(&meta, start) && meta.size == len {
                 let mut key = Vec::new();
                 host_key(&mut key, root, &self.entries[i].resolved);
-                fresh.push((key, meta, sum));
+                fresh.push((key, meta, sum, xattrs));
             }
         }
         cache.insert_all(fresh);
         Ok(())
     }
 
+    /// Makes sure the entries `idx` (not what lies below them) that are not regular files
+    /// have an xattr digest; a file's comes with its content digest.
+    pub(crate) fn ensure_xattrs(&self, idx: &[usize]) -> Result<(), ContextError> {
+        for &i in idx {
+            let e = &self.entries[i];
+            if e.kind == EntryKind::File || self.memo.xattrs[i].get().is_some() {
+                continue;
+            }
+            let path = self.host_path(e);
+            let x = xattrs::digest(Source::Path(&path)).map_err(io_err(&path))?;
+            let _ = self.memo.xattrs[i].set(x);
+        }
+        Ok(())
+    }
+
     /// Hashes the files at `jobs` on up to one thread per core.
-    fn hash_files(&self, jobs: &[usize]) -> Result<Vec<(usize, Digest, u64, Meta)>, ContextError> {
+    fn hash_files(&self, jobs: &[usize]) -> Result<Vec<Hashed>, ContextError> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
@@ -313,7 +356,7 @@ impl ContextView {
             .min(16)
             .min(jobs.len());
         let next = AtomicUsize::new(0);
-        let work = || -> Result<Vec<(usize, Digest, u64, Meta)>, ContextError> {
+        let work = || -> Result<Vec<Hashed>, ContextError> {
             let mut buf = vec![0u8; READ_BUF];
             let mut out = Vec::new();
             loop {
@@ -321,8 +364,8 @@ impl ContextView {
                 let Some(&i) = jobs.get(k) else {
                     return Ok(out);
                 };
-                let (d, len, meta) = self.hash_one(i, &mut buf)?;
-                out.push((i, d, len, meta));
+                let (d, len, meta, x) = self.hash_one(i, &mut buf)?;
+                out.push((i, d, len, meta, x));
             }
         };
         if threads <= 1 {
@@ -342,9 +385,14 @@ impl ContextView {
         Ok(all)
     }
 
-    /// Streams one file through sha256. The stat data returned is taken from the open file
-    /// before reading, so a change during the read makes the cached record miss next time.
-    fn hash_one(&self, i: usize, buf: &mut [u8]) -> Result<(Digest, u64, Meta), ContextError> {
+    /// Streams one file through sha256, then reads its xattrs. The stat data returned is
+    /// taken from the open file before reading, so a change during the read (of content or
+    /// xattrs, which moves the ctime) makes the cached record miss next time.
+    fn hash_one(
+        &self,
+        i: usize,
+        buf: &mut [u8],
+    ) -> Result<(Digest, u64, Meta, Option<Sum>), ContextError> {
         let e = &self.entries[i];
         let path = self.host_path(e);
         let mut f = std::fs::File::open(&path).map_err(io_err(&path))?;
@@ -365,9 +413,13 @@ impl ContextView {
             h.update(&buf[..n]);
         }
         let (d, len) = h.finish();
-        Ok((d, len, meta))
+        let x = xattrs::digest(Source::Fd(f.as_fd())).map_err(io_err(&path))?;
+        Ok((d, len, meta, x))
     }
 }
+
+/// A hashed file: its index, content digest, length, stat data and xattr digest.
+type Hashed = (usize, Digest, u64, Meta, Option<Sum>);
 
 /// The stat cache key of an entry: its host path as bytes.
 fn host_key(key: &mut Vec<u8>, root: &[u8], rel: &str) {
@@ -382,4 +434,9 @@ fn host_key(key: &mut Vec<u8>, root: &[u8], rel: &str) {
 #[cold]
 fn unreachable_content(i: usize) -> (Sum, u64) {
     panic!("context hash: content of entry {i} used before it was hashed")
+}
+
+#[cold]
+fn unreachable_xattrs(i: usize) -> ! {
+    panic!("context hash: xattrs of entry {i} used before they were read")
 }

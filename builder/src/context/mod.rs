@@ -10,7 +10,7 @@
 //!   `..` clamped at the root, `filepath.Match` wildcards, symlinks resolved inside the view
 //!   (never outside the context), `"/nope": not found` for a missing source.
 //! - [`ContextView::digest`] hashes what was selected (content, mode, owner, link targets,
-//!   names; never times) with a versioned encoding, in parallel, reusing a [`StatCache`].
+//!   names, xattrs as BuildKit's content hash takes them; never times) with a versioned encoding, in parallel, reusing a [`StatCache`].
 //!
 //! ```no_run
 //! use strata_builder::context::{load_ignore, ContextView, StatCache};
@@ -36,6 +36,7 @@ mod statcache;
 mod stdin;
 mod view;
 mod walk;
+mod xattrs;
 
 pub use gopath::{clean, contains_wildcards, go_match, join_root, BadPattern};
 pub use hash::{HashStats, ENCODING_VERSION};

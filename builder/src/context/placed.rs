@@ -210,6 +210,7 @@ impl ContextView {
             .filter(|&i| !self.entries[i].is_dir())
             .collect();
         self.ensure_content(&files, cache)?;
+        self.ensure_xattrs(&idx)?;
         let mut enc = Enc::new(b"strata.context.placed\0");
         enc.u64(placed.len() as u64);
         for (p, &i) in placed.iter().zip(&idx) {

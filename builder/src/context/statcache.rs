@@ -4,7 +4,9 @@
 //! File format (version [`STAT_CACHE_VERSION`]), integers little-endian:
 //! `"strata-statcache\n"`, u32 version, u64 record count, records of
 //! `u32 path length, path bytes, u64 size, i64 mtime sec, u32 mtime nsec, i64 ctime sec,
-//! u32 ctime nsec, u64 inode, u32 mode, 32-byte sha256 of the content`, then the sha256 of
+//! u32 ctime nsec, u64 inode, u32 mode, 32-byte sha256 of the content, u8 1 and the 32-byte
+//! digest of the file's hashed xattrs (u8 0 and 32 zero bytes when it has none)`, then the
+//! sha256 of
 //! everything before it. A file that is missing, of another version, truncated or failing the
 //! checksum is ignored: the cache only ever saves work.
 
@@ -19,7 +21,7 @@ use std::sync::Mutex;
 use strata_cache::Hasher;
 
 /// Version of the stat cache file format.
-pub const STAT_CACHE_VERSION: u32 = 1;
+pub const STAT_CACHE_VERSION: u32 = 2;
 
 const MAGIC: &[u8] = b"strata-statcache\n";
 /// A path longer than this in a record means the file is damaged (PATH_MAX is 4096).
@@ -54,6 +56,9 @@ pub(crate) type Sum = [u8; 32];
 struct Record {
     key: Key,
     digest: Sum,
+    /// The digest of the file's hashed xattrs (changing an xattr changes the ctime, so the
+    /// key covers them too).
+    xattrs: Option<Sum>,
     /// Looked up or inserted since loading: known to describe a live file.
     used: bool,
 }
@@ -163,12 +168,13 @@ impl StatCache {
     }
 
     /// Records digests with the stat data they are valid for, keyed by host path.
-    pub(crate) fn insert_all(&self, records: Vec<(Vec<u8>, Meta, Sum)>) {
+    pub(crate) fn insert_all(&self, records: Vec<(Vec<u8>, Meta, Sum, Option<Sum>)>) {
         let mut inner = self.lock();
-        for (path, meta, digest) in records {
+        for (path, meta, digest, xattrs) in records {
             let record = Record {
                 key: Key::of(&meta),
                 digest,
+                xattrs,
                 used: true,
             };
             inner.changed = true;
@@ -266,6 +272,8 @@ impl StatCache {
                 w.write_all(&r.key.ino.to_le_bytes())?;
                 w.write_all(&r.key.mode.to_le_bytes())?;
                 w.write_all(&r.digest)?;
+                w.write_all(&[u8::from(r.xattrs.is_some())])?;
+                w.write_all(&r.xattrs.unwrap_or_default())?;
             }
             let sum = w.hasher.digest();
             w.inner.write_all(sum.as_bytes())?;
@@ -285,13 +293,14 @@ pub(crate) struct Lookups<'a> {
 }
 
 impl Lookups<'_> {
-    /// The digest recorded for `path` if its stat data still matches `meta`.
-    pub(crate) fn get(&mut self, path: &[u8], meta: &Meta) -> Option<Sum> {
+    /// The content and xattr digests recorded for `path` if its stat data still matches
+    /// `meta`.
+    pub(crate) fn get(&mut self, path: &[u8], meta: &Meta) -> Option<(Sum, Option<Sum>)> {
         match self.inner.records.get_mut(path) {
             Some(r) if r.key == Key::of(meta) => {
                 r.used = true;
                 self.hits += 1;
-                Some(r.digest)
+                Some((r.digest, r.xattrs))
             }
             _ => {
                 self.misses += 1;
@@ -347,8 +356,8 @@ fn read_records(f: fs::File) -> Result<HashMap<Vec<u8>, Record>, String> {
     }
     let count = u64::from_le_bytes(r.array().map_err(io)?);
     let mut records = HashMap::with_capacity(count.min(1 << 20) as usize);
-    // size, mtime sec+nsec, ctime sec+nsec, inode, mode, digest
-    const FIXED: usize = 8 + 8 + 4 + 8 + 4 + 8 + 4 + 32;
+    // size, mtime sec+nsec, ctime sec+nsec, inode, mode, digest, xattr flag and digest
+    const FIXED: usize = 8 + 8 + 4 + 8 + 4 + 8 + 4 + 32 + 1 + 32;
     for _ in 0..count {
         let len = u32::from_le_bytes(r.array().map_err(io)?) as usize;
         if len > MAX_PATH {
@@ -374,11 +383,21 @@ fn read_records(f: fs::File) -> Result<HashMap<Vec<u8>, Record>, String> {
         };
         let mut digest: Sum = [0; 32];
         digest.copy_from_slice(&b[44..76]);
+        let xattrs = match b[76] {
+            0 => None,
+            1 => {
+                let mut x: Sum = [0; 32];
+                x.copy_from_slice(&b[77..109]);
+                Some(x)
+            }
+            _ => return Err("damaged record".into()),
+        };
         records.insert(
             path,
             Record {
                 key,
                 digest,
+                xattrs,
                 used: false,
             },
         );
