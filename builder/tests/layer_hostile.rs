@@ -471,3 +471,90 @@ fn truncated_streams_fail() {
     let err = extract_layer(&tar[..], &s.dest(), &merged()).unwrap_err();
     assert!(err.to_string().contains("truncated"), "{err}");
 }
+
+/// `entry` preceded by a PAX header holding `SCHILY.xattr.NAME=VALUE` records.
+fn with_xattrs(xattrs: &[(&str, &[u8])], entry: Vec<u8>) -> Vec<u8> {
+    let mut pax = Vec::new();
+    for (name, value) in xattrs {
+        let mut rec = format!(" SCHILY.xattr.{name}=").into_bytes();
+        rec.extend_from_slice(value);
+        rec.push(b'\n');
+        let mut len = rec.len() + 1;
+        while len != rec.len() + len.to_string().len() {
+            len = rec.len() + len.to_string().len();
+        }
+        pax.extend_from_slice(len.to_string().as_bytes());
+        pax.extend_from_slice(&rec);
+    }
+    let mut h = tar::Header::new_ustar();
+    h.as_old_mut().name[..9].copy_from_slice(b"PaxHeader");
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_size(pax.len() as u64);
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend_from_slice(&pax);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out.extend_from_slice(&entry);
+    out
+}
+
+#[test]
+fn xattrs_land_inside_and_never_plant_overlay_bookkeeping() {
+    // VFS_CAP_REVISION_2 with the effective bit, CAP_NET_BIND_SERVICE permitted.
+    let mut cap = vec![0u8; 20];
+    cap[..4].copy_from_slice(&0x0200_0001u32.to_le_bytes());
+    cap[4..8].copy_from_slice(&(1u32 << 10).to_le_bytes());
+    let tar = archive(&[
+        entry(b"outside/", b'5', b"", b""),
+        entry(b"l", b'2', b"../../../outside", b""),
+        with_xattrs(&[("user.t", b"1")], file(b"l/x", b"x")),
+        with_xattrs(
+            &[
+                ("trusted.overlay.opaque", b"y"),
+                ("user.overlay.opaque", b"y"),
+                ("user.ok", b"1"),
+            ],
+            entry(b"o/", b'5', b"", b""),
+        ),
+        with_xattrs(
+            &[
+                ("trusted.overlay.redirect", b"/etc"),
+                ("user.overlay.metacopy", b""),
+                ("security.capability", &cap),
+                ("user.ok", b"2"),
+            ],
+            file(b"o/f", b"f"),
+        ),
+    ]);
+    let overlay = [
+        "trusted.overlay.opaque",
+        "user.overlay.opaque",
+        "trusted.overlay.redirect",
+        "user.overlay.metacopy",
+    ];
+    let mut lower = merged();
+    lower.as_overlay_lower = true;
+    for opts in [merged(), lower] {
+        check(&tar, &opts, |dest, res| {
+            let stats = res.as_ref().unwrap();
+            assert!(stats.xattrs_skipped >= 4, "{stats:?}");
+            for p in ["o", "o/f"] {
+                for name in overlay {
+                    assert_eq!(get_xattr(&dest.join(p), name), None, "{p}: {name}");
+                }
+            }
+            // Through the symlink, inside dest: never on the real outside/.
+            assert!(dest.join("outside/x").is_file());
+            if get_xattr(&dest.join("o"), "user.ok").is_some() {
+                assert_eq!(get_xattr(&dest.join("outside/x"), "user.t").unwrap(), b"1");
+                assert_eq!(get_xattr(&dest.join("o/f"), "user.ok").unwrap(), b"2");
+            }
+            if rustix::process::geteuid().is_root() {
+                assert_eq!(
+                    get_xattr(&dest.join("o/f"), "security.capability").unwrap(),
+                    cap
+                );
+            }
+        });
+    }
+}
