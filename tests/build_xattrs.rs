@@ -2,7 +2,8 @@
 //! `security.capability` and no other xattr (docker's and containerd's layer tar writers read
 //! only that one). Files copied from a stage or an image keep their capabilities (fsutil's
 //! copier copies xattrs after the chown); files from the build context lose them (the context
-//! transfer chowns after setting xattrs, which clears capabilities); ADD of a local tar keeps
+//! transfer chowns after setting xattrs, which clears capabilities), except from a context
+//! tar on stdin (BuildKit untars it, setting xattrs after the owner); ADD of a local tar keeps
 //! what the archive's `SCHILY.xattr.security.capability` records say. No setcap/attr tools:
 //! the test writes the PAX records and sets the xattrs itself.
 
@@ -291,4 +292,57 @@ fn a_context_xattr_change_is_a_cache_miss() {
     let digests = |image: &str| manifest(&env, image)["layers"].to_string();
     assert_eq!(digests("one"), digests("two"));
     assert!(layers(&env, "two")[0].iter().all(|(_, x)| x.is_empty()));
+}
+
+/// `build -` with a tar context: BuildKit untars the context (xattrs set after the owner), so
+/// a context file's capabilities survive COPY, unlike those of a context directory.
+#[test]
+fn a_tar_context_on_stdin_keeps_capabilities() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipping: only root unpacks file capabilities");
+        return;
+    }
+    let env = Env::new();
+    let cap = cap();
+    let dockerfile = b"FROM scratch\nCOPY capfile userfile /\n";
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(dockerfile.len() as u64);
+    h.set_mode(0o644);
+    h.set_path("Dockerfile").unwrap();
+    h.set_cksum();
+    b.append(&h, &dockerfile[..]).unwrap();
+    append(
+        &mut b,
+        "capfile",
+        Some(b"c\n"),
+        &[("security.capability", &cap)],
+    );
+    append(&mut b, "userfile", Some(b"u\n"), &[("user.test", b"u")]);
+    let tar = env.path("ctx.tar");
+    fs::write(&tar, b.into_inner().unwrap()).unwrap();
+    let out = env
+        .cmd(&["--progress", "plain", "build", "-t", "stdin", "-"])
+        .stdin(fs::File::open(&tar).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let built = layers(&env, "stdin");
+    assert_eq!(built.len(), 1);
+    let got: Vec<(&str, Vec<&str>)> = built[0]
+        .iter()
+        .map(|(n, x)| (n.as_str(), x.keys().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("capfile", vec!["security.capability"]),
+            ("userfile", vec![])
+        ]
+    );
+    assert_eq!(built[0][0].1["security.capability"], cap);
 }

@@ -376,6 +376,7 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
         dockerfile_path: context.dockerfile.path.clone(),
         context_dir: context.dir.clone(),
         remember_context: context._tmp.is_none(),
+        context_keeps_capabilities: context._tmp.is_some(),
         frontend: frontend_options(build_args, args.target.clone()),
         tags,
         labels: parse_pairs(&args.labels, "--label", false)?,

@@ -23,6 +23,9 @@ pub struct Ownership {
     pub from_context: bool,
     /// `--chmod` as octal bits.
     pub chmod: Option<u32>,
+    /// Copied files keep their file capabilities (see `copytree::source_xattrs`): sources
+    /// from a stage or image, or from a context unpacked from a tar.
+    pub keep_caps: bool,
 }
 
 impl Ownership {
@@ -50,6 +53,7 @@ impl Ownership {
             owner,
             from_context,
             chmod,
+            keep_caps: !from_context,
         })
     }
 
@@ -324,7 +328,7 @@ impl CopySink for Staging<'_> {
     fn put(&mut self, host: &Path, entry: &Entry, target: &str) -> Result<(), SolveError> {
         let path = self.host(target);
         copy_entry(host, entry, &path, &self.own)?;
-        if !self.own.from_context {
+        if self.own.keep_caps {
             // After copy_entry's chown, which clears capabilities (see `source_xattrs`).
             let xattrs = super::copytree::source_xattrs(host, &entry.kind)?;
             crate::layer::set_xattrs(&path, &xattrs).map_err(io(&path))?;

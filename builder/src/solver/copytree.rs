@@ -59,11 +59,12 @@ impl<'a> TreeSink<'a> {
     }
 }
 
-/// The layer xattrs a file copied from a stage or image keeps: BuildKit's copier copies
-/// every xattr after the chown (fsutil `copyXAttrs`), and the layer records the file's
-/// capabilities (whatever `--chown`/`--chmod` say). Files from the build context keep none:
-/// BuildKit's context transfer sets their xattrs before its chown, which clears capabilities
-/// (fsutil `rewriteMetadata`), and no other xattr reaches a layer.
+/// The layer xattrs a copied file keeps (when `Ownership::keep_caps`): BuildKit's copier
+/// copies every xattr after the chown (fsutil `copyXAttrs`), and the layer records the file's
+/// capabilities (whatever `--chown`/`--chmod` say). So files from a stage, an image or a
+/// context unpacked from a tar keep them; files of a context directory keep none: BuildKit's
+/// context transfer sets their xattrs before its chown, which clears capabilities (fsutil
+/// `rewriteMetadata`), and no other xattr reaches a layer.
 pub(super) fn source_xattrs(host: &Path, kind: &EntryKind) -> Result<Xattrs, SolveError> {
     if *kind != EntryKind::File {
         return Ok(Vec::new());
@@ -134,10 +135,10 @@ impl CopySink for TreeSink<'_> {
             Content::Symlink(_) => 0o777,
             _ => self.own.mode_of(meta.mode),
         };
-        let xattrs = if self.own.from_context {
-            Vec::new()
-        } else {
+        let xattrs = if self.own.keep_caps {
             source_xattrs(host, &entry.kind)?
+        } else {
+            Vec::new()
         };
         let node = Node {
             content,

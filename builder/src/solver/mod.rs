@@ -47,6 +47,11 @@ pub struct BuildRequest {
     /// Keep the context's stat cache for later builds (false for a context unpacked from
     /// stdin into a temporary directory: no later build sees those files again).
     pub remember_context: bool,
+    /// Files COPY takes from the context keep their file capabilities: true for a context
+    /// unpacked from a tar (BuildKit untars such a context, setting xattrs after the owner),
+    /// false for a context directory (BuildKit's transfer of it sets xattrs before its chown,
+    /// which clears capabilities).
+    pub context_keeps_capabilities: bool,
     /// Build args, target, platforms.
     pub frontend: FrontendOptions,
     /// Full names to tag the result with.

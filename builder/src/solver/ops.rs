@@ -326,7 +326,10 @@ impl Op for CopyOp {
             Some(v) => v,
             None => env.ctx.shared.context()?,
         };
-        let own = copy::Ownership::of(&self.copy, from_context, lowers)?;
+        let mut own = copy::Ownership::of(&self.copy, from_context, lowers)?;
+        if from_context && env.ctx.shared.request.context_keeps_capabilities {
+            own.keep_caps = true;
+        }
         if copy::needs_staging(&self.copy, self.is_add, view)? {
             let mut sink = copy::Staging {
                 root: tree,
