@@ -332,7 +332,10 @@ class Strata(Tool):
                "-t", f"strata-bench-{scenario.key}", *phase.strata_args, str(ctx)]
         if self.time:
             cmd = [self.time, "-v", "-o", str(rusage)] + cmd
-        elapsed, rc, logpath = self.timed(cmd, f"strata-{scenario.key}-{slug(phase.name)}")
+        # Loopback only, as the other tools' --network none: strata's default RUN network is
+        # the bridge, which must not be made on this host.
+        env = dict(os.environ, STRATA_DEFAULT_NETWORK="none")
+        elapsed, rc, logpath = self.timed(cmd, f"strata-{scenario.key}-{slug(phase.name)}", env)
         rss = cpu = None
         if self.time and rusage.exists():
             text = rusage.read_text()
@@ -368,8 +371,8 @@ class BuildKit(Tool):
     def build(self, scenario: Scenario, phase: Phase, ctx: Path) -> Result:
         tag = f"strata-bench-{scenario.key}"
         self.tags.add(tag)
-        # RUN's default network needs docker's bridge, which this dockerd may not have; strata's
-        # default is a private network namespace with loopback only, which is --network none.
+        # RUN's default network needs docker's bridge, which this dockerd may not have; strata
+        # runs with STRATA_DEFAULT_NETWORK=none (loopback only), which is --network none.
         cmd = [self.docker, "build", "--network", "none", "--progress", "plain", "-t", tag, str(ctx)]
         elapsed, rc, logpath = self.timed(cmd, f"buildkit-{scenario.key}-{slug(phase.name)}", self.env)
         if rc != 0:

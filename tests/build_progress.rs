@@ -127,6 +127,8 @@ fn on_tty(env: &Env, args: &[&str]) -> (bool, String) {
         .env("COLUMNS", "100")
         .env("LINES", "40")
         .env_remove("STRATA_ROOT")
+        // As every test's Env: RUN steps make no interface on the host.
+        .env("STRATA_DEFAULT_NETWORK", "none")
         .output()
         .expect("run script (util-linux)");
     (

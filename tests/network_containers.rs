@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::netns::{in_own_netns, ip};
+use common::netns::{in_own_netns, ip, Internet};
 use common::Env;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -41,19 +41,6 @@ fn eventually(mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(200));
     }
     false
-}
-
-/// The outside namespace's process: killed (taking the namespace, its veth end and its
-/// httpd's listening socket with it) whatever the test's outcome.
-struct Outside(std::process::Child, Option<std::process::Child>);
-
-impl Drop for Outside {
-    fn drop(&mut self) {
-        for c in self.1.iter_mut().chain(std::iter::once(&mut self.0)) {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 /// A shell command that fetches /index.html from `ip`:80 with nc, giving up after 2 s.
@@ -209,51 +196,10 @@ fn user_networks_names_isolation_publish_and_cleanup() {
 
     // Outbound: an "internet" of the test's own, a namespace behind a veth that knows no
     // route back to the containers' subnets, so only masqueraded traffic gets an answer.
-    let mut outside = Outside(
-        std::process::Command::new("unshare")
-            .args(["--net", "sleep", "120"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-        None,
-    );
-    let pid = outside.0.id().to_string();
-    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
-    assert!(eventually(|| std::fs::read_link(format!(
-        "/proc/{pid}/ns/net"
-    ))
-    .is_ok_and(|ns| ns != own)));
-    let sh = |script: &str| {
-        let out = std::process::Command::new("sh")
-            .args(["-ec", script])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{script}: {out:?}");
-    };
     let docroot = env.path("outside");
     std::fs::create_dir_all(&docroot).unwrap();
     std::fs::write(docroot.join("index.html"), "hello-outside\n").unwrap();
-    sh(&format!(
-        "ip link add upl0 type veth peer name upl1
-         ip link set upl1 netns {pid}
-         ip addr add 198.51.100.1/24 dev upl0
-         ip link set upl0 up
-         nsenter -t {pid} -n ip addr add 198.51.100.2/24 dev upl1
-         nsenter -t {pid} -n ip link set upl1 up
-         nsenter -t {pid} -n ip link set lo up"
-    ));
-    outside.1 = Some(
-        std::process::Command::new("nsenter")
-            .args(["-t", &pid, "-n", "busybox", "httpd", "-f", "-p", "80", "-h"])
-            .arg(&docroot)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let outside = Internet::start(&docroot);
     let fetch = || exec(&env, "client", &["sh", "-c", &get("198.51.100.2")]);
     assert!(eventually(|| fetch().1.contains("hello-outside")));
     let (ok, out) = fetch();

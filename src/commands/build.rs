@@ -71,7 +71,7 @@ pub struct BuildArgs {
     /// Secret to expose to RUN --mount=type=secret: id=ID,src=FILE
     #[arg(long = "secret", value_name = "id=ID,src=FILE")]
     secrets: Vec<String>,
-    /// Network of RUN steps without RUN --network: default (loopback only for now), none, host
+    /// Network of RUN steps without RUN --network: default (the bridge network, one namespace per build), none, host
     #[arg(long, value_enum, default_value_t = NetworkArg::Default)]
     network: NetworkArg,
     /// Memory limit of each RUN step (e.g. 512m)
@@ -393,6 +393,8 @@ pub fn run(global: &Global, args: BuildArgs) -> anyhow::Result<ExitCode> {
             NetworkArg::None => strata_builder::sandbox::NetworkMode::None,
             NetworkArg::Host => strata_builder::sandbox::NetworkMode::Host,
         },
+        // As `strata run`: the default bridge unless $STRATA_DEFAULT_NETWORK names another.
+        default_network: strata_builder::container::create::default_network(),
         limits: strata_builder::sandbox::Limits {
             resources: crate::commands::resources::parse(
                 args.memory.as_deref(),

@@ -64,9 +64,13 @@ pub fn hosts(store: &Store, c: &Container) -> Result<String> {
     Ok(text)
 }
 
-/// `/etc/resolv.conf`: `--dns` servers, else the host's file.
+/// `/etc/resolv.conf`: `--dns` servers, else the host's file (without its loopback
+/// servers behind a bridge, as docker).
 pub fn resolv_conf(c: &Container) -> String {
     if c.config.dns.is_empty() {
+        if c.config.network == Network::Bridge {
+            return net::bridged_resolv_conf();
+        }
         return std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     }
     c.config

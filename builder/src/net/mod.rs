@@ -27,6 +27,7 @@ pub mod netlink;
 mod netns;
 pub mod nft;
 pub mod proxy;
+mod transient;
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -39,6 +40,7 @@ use strata_cache::network::{
 use strata_cache::Store;
 
 pub use netns::Netns;
+pub use transient::Transient;
 
 /// Errors of network operations.
 #[derive(Debug, thiserror::Error)]
@@ -84,10 +86,19 @@ fn veth_alias(tag: &str, container: &str) -> String {
 
 /// Creates the network's bridge in the caller's namespace if it is missing, with the
 /// gateway address, up; forwarding on (and the firewall table rebuilt) unless internal.
+/// A non-internal network that cannot route out (no nf_tables) is logged as a warning.
 pub fn ensure_bridge(store: &Store, net: &Network) -> Result<()> {
+    if let Some(cause) = bridge_up(store, net)? {
+        tracing::warn!("{cause}");
+    }
+    Ok(())
+}
+
+/// [`ensure_bridge`]; returns why a non-internal network has no outbound traffic, if so.
+fn bridge_up(store: &Store, net: &Network) -> Result<Option<String>> {
     let (Some(name), Some(subnet), Some(gateway)) = (&net.interface, net.subnet, net.gateway)
     else {
-        return Ok(());
+        return Ok(None);
     };
     let mut sock = netlink::Socket::open().map_err(kernel("open a netlink socket"))?;
     if sock
@@ -124,11 +135,12 @@ pub fn ensure_bridge(store: &Store, net: &Network) -> Result<()> {
         )))?;
     // A non-internal network routes out (masqueraded) once the firewall table keeps the
     // networks apart; without it (no nf_tables), no network routes anywhere.
+    let mut no_outbound = None;
     let routed = !net.internal
         && match sync_firewall(store) {
             Ok(()) => true,
             Err(e) => {
-                tracing::warn!("no outbound traffic for network {}: {e}", net.name);
+                no_outbound = Some(format!("no outbound traffic for network {}: {e}", net.name));
                 false
             }
         };
@@ -141,7 +153,7 @@ pub fn ensure_bridge(store: &Store, net: &Network) -> Result<()> {
         .map_err(kernel(format!("write {forwarding}")))?;
     sock.set_up(name)
         .map_err(kernel(format!("set {name} up")))?;
-    Ok(())
+    Ok(no_outbound)
 }
 
 /// Rebuilds the store's nftables table (masquerading out of non-internal networks, no
@@ -219,6 +231,8 @@ pub struct Attachment {
     pub gateway: Option<Ipv4Addr>,
     /// The interface inside the container (`eth0`, ...).
     pub interface: String,
+    /// Why a non-internal network gives no outbound traffic (no nf_tables), if it does not.
+    pub no_outbound: Option<String>,
 }
 
 fn random_hex(n: usize) -> String {
@@ -228,7 +242,8 @@ fn random_hex(n: usize) -> String {
 
 /// Connects the running container `container` (namespace `netns`, kept by `holder`) to
 /// network `key`: an address from the store, a veth pair, the address and routes inside.
-/// Nothing is left (neither address nor interface) when it fails.
+/// Nothing is left (neither address nor interface) when it fails. A network without
+/// outbound traffic is logged as a warning.
 pub fn attach(
     store: &Store,
     netns: &Netns,
@@ -239,18 +254,45 @@ pub fn attach(
     let nets = store.networks()?;
     let host_if = format!("veth{}", random_hex(7));
     let (net, endpoint) = nets.update(|s| s.activate(key, container, holder, &host_if))?;
-    match plumb(store, netns, &net, container, &endpoint) {
-        Ok(interface) => Ok(Attachment {
+    let a = wire_endpoint(store, netns, net, container, endpoint, false)?;
+    if let Some(cause) = &a.no_outbound {
+        tracing::warn!("{cause}");
+    }
+    Ok(a)
+}
+
+/// The kernel half of an attachment: the bridge, the veth pair, the address and route inside.
+/// On failure the interface goes and the address is given back (a `transient` endpoint goes
+/// whole).
+fn wire_endpoint(
+    store: &Store,
+    netns: &Netns,
+    net: Network,
+    owner: &str,
+    endpoint: ActiveEndpoint,
+    transient: bool,
+) -> Result<Attachment> {
+    match plumb(store, netns, &net, owner, &endpoint) {
+        Ok((interface, no_outbound)) => Ok(Attachment {
             network: net.name.clone(),
             network_id: net.id.clone(),
             prefix: net.subnet.map(|s| s.prefix()).unwrap_or(32),
             gateway: net.gateway,
             endpoint,
             interface,
+            no_outbound,
         }),
         Err(e) => {
-            let _ = delete_link(Some(&host_if));
-            let _ = nets.update(|s| s.deactivate(&net.id, container));
+            let _ = delete_link(Some(&endpoint.host_interface));
+            let _ = store.networks().and_then(|nets| {
+                nets.update(|s| {
+                    if transient {
+                        s.disconnect(&net.id, owner).map(|_| ())
+                    } else {
+                        s.deactivate(&net.id, owner).map(|_| ())
+                    }
+                })
+            });
             Err(e)
         }
     }
@@ -262,8 +304,8 @@ fn plumb(
     net: &Network,
     container: &str,
     ep: &ActiveEndpoint,
-) -> Result<String> {
-    ensure_bridge(store, net)?;
+) -> Result<(String, Option<String>)> {
+    let no_outbound = bridge_up(store, net)?;
     let bridge = net
         .interface
         .as_deref()
@@ -310,7 +352,7 @@ fn plumb(
                 .map_err(kernel(format!("add the default route via {gw}")))?;
         }
     }
-    Ok(interface)
+    Ok((interface, no_outbound))
 }
 
 /// Disconnects a running container from network `key`: its veth pair goes (taking the
@@ -389,6 +431,47 @@ pub fn refresh_hosts(
     Ok(())
 }
 
+/// The `/etc/resolv.conf` of a namespace behind a bridge, as docker writes it for its bridge
+/// networks: the host's file without the nameservers on loopback (they do not answer in
+/// another namespace; a systemd-resolved host's upstream file is used instead of its stub's),
+/// and docker's fallback servers (8.8.8.8, 8.8.4.4) when none remains.
+pub fn bridged_resolv_conf() -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let host = if nameservers(&host).all(is_loopback) {
+        std::fs::read_to_string("/run/systemd/resolve/resolv.conf").unwrap_or(host)
+    } else {
+        host
+    };
+    filter_resolv_conf(&host)
+}
+
+fn nameservers(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter_map(|l| {
+        let mut words = l.split_whitespace();
+        (words.next() == Some("nameserver")).then(|| words.next().unwrap_or(""))
+    })
+}
+
+fn is_loopback(addr: &str) -> bool {
+    addr.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn filter_resolv_conf(text: &str) -> String {
+    let mut out: String = text
+        .lines()
+        .filter(|l| {
+            let mut words = l.split_whitespace();
+            !(words.next() == Some("nameserver") && words.next().is_some_and(is_loopback))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if nameservers(&out).next().is_none() {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
 /// What [`cleanup`] removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Cleanup {
@@ -446,4 +529,21 @@ pub fn cleanup(store: &Store, repair: bool) -> Result<Cleanup> {
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn resolv_conf_drops_loopback_servers() {
+        let f = super::filter_resolv_conf;
+        assert_eq!(
+            f("search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\noptions edns0\n"),
+            "search lan\nnameserver 10.0.0.1\noptions edns0\n"
+        );
+        assert_eq!(
+            f("nameserver 127.0.0.1\nnameserver ::1\n"),
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
+        assert_eq!(f(""), "nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
 }

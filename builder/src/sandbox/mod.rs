@@ -148,8 +148,9 @@ pub enum NetworkMode {
     None,
     /// The host's network namespace.
     Host,
-    /// BuildKit's default (a bridged network) is not implemented yet: for now
-    /// it is the same as [`NetworkMode::None`], loopback only.
+    /// A build's default network. The solver turns it into a [`NetworkMode::Join`] of the
+    /// build's bridged namespace (BuildKit's default: outbound traffic) before a step runs;
+    /// a sandbox given it as is makes it loopback only, as [`NetworkMode::None`].
     #[default]
     Default,
     /// An existing network namespace, joined with `setns` (a container's, prepared with

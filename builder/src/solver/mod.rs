@@ -76,6 +76,10 @@ pub struct BuildRequest {
     pub secrets: BTreeMap<String, PathBuf>,
     /// `--network`: the network of RUN steps that do not say `RUN --network=`.
     pub network: crate::sandbox::NetworkMode,
+    /// What the `default` network is: the network (`bridge`, or a user network's name) whose
+    /// namespace the build's default-network RUN steps share, or `none` (loopback only) or
+    /// `host`. The command takes it from `$STRATA_DEFAULT_NETWORK`, else `bridge`.
+    pub default_network: String,
     /// `--memory`, `--cpu-quota`, `--ulimit`, ...: limits of every RUN step (each step in a
     /// cgroup of its own). Not part of cache keys, as in docker.
     pub limits: crate::sandbox::Limits,
@@ -169,6 +173,9 @@ pub struct BuildShared<'a> {
     graph: BuildGraph,
     /// Gzip blocks of stored blobs, shared by every layer of the build.
     block_cache: Option<Arc<dyn crate::layer::BlockCache>>,
+    /// The network namespace of default-network RUN steps: made by the first one, shared by
+    /// the others, torn down when the build ends (None: loopback only, it could not be made).
+    run_network: OnceLock<Option<crate::net::Transient>>,
 }
 
 /// One step's view of the build.
@@ -220,6 +227,45 @@ impl<'a> BuildShared<'a> {
             );
             cache
         })
+    }
+
+    /// The network of a RUN step on the build's default network (see
+    /// [`BuildRequest::default_network`]). The namespace is set up once, by the first step
+    /// that asks; where it cannot be (no permission, no nf_tables), steps get loopback only
+    /// and the build says why, once.
+    pub(crate) fn default_network(&self) -> crate::sandbox::NetworkMode {
+        use crate::sandbox::NetworkMode;
+        let key = match self.request.default_network.as_str() {
+            "none" | "" => return NetworkMode::None,
+            "host" => return NetworkMode::Host,
+            key => key,
+        };
+        let joined = self.run_network.get_or_init(|| {
+            let name = format!("build-{}", std::process::id());
+            let warn = |cause: String| {
+                self.progress.event(Event::Warning(format!(
+                    "WARNING: RUN steps get loopback only, not network {key}: {cause}"
+                )));
+            };
+            match crate::net::Transient::join(self.store, key, &name) {
+                Ok(t) => match t.attachment().no_outbound.clone() {
+                    None => Some(t),
+                    Some(cause) => {
+                        drop(t);
+                        warn(cause);
+                        None
+                    }
+                },
+                Err(e) => {
+                    warn(e.to_string());
+                    None
+                }
+            }
+        });
+        match joined {
+            Some(t) => NetworkMode::Join(t.netns_path()),
+            None => NetworkMode::None,
+        }
     }
 
     fn next_step_id(&self) -> usize {
@@ -284,6 +330,7 @@ pub fn build(
             Arc::new(crate::layer::StoreBlockCache::new(store.clone()))
                 as Arc<dyn crate::layer::BlockCache>
         }),
+        run_network: OnceLock::new(),
     };
     let results = stage::solve_all(&shared)?;
     let target = shared.graph.target;

@@ -49,7 +49,15 @@ pub fn run_step(
         Some("host") => NetworkMode::Host,
         Some("none") => NetworkMode::None,
         // The build-wide `--network` applies to RUNs that do not choose their own.
-        _ => ctx.shared.request.network.clone(),
+        _ => match &ctx.shared.request.network {
+            NetworkMode::Default => ctx.shared.default_network(),
+            other => other.clone(),
+        },
+    };
+    // As docker's bridge networks: the host's resolvers that answer from another namespace.
+    let resolv_conf = match network {
+        NetworkMode::Join(_) => crate::net::bridged_resolv_conf(),
+        _ => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
     };
     let prepared = mounts::prepare(env, plan, &cwd, scratch)?;
     env_vars.extend(prepared.mounts_env());
@@ -98,7 +106,7 @@ pub fn run_step(
         hosts: format!(
             "127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         ),
-        resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        resolv_conf,
         limits: ctx.shared.request.limits.clone(),
     };
     let status = {

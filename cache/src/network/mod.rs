@@ -159,6 +159,10 @@ pub struct Endpoint {
     pub requested_ip: Option<Ipv4Addr>,
     /// Present while the container runs.
     pub active: Option<ActiveEndpoint>,
+    /// Not a container's: a build's RUN steps. Lives only while its holder does, so freeing
+    /// its address ([`NetworkSet::reclaim`]) removes the whole endpoint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub transient: bool,
 }
 
 /// The address and interface of a running container on a network.
@@ -428,9 +432,48 @@ impl NetworkSet {
                 aliases,
                 requested_ip: ip,
                 active: None,
+                transient: false,
             },
         );
         Ok(net.clone())
+    }
+
+    /// Records a transient endpoint `id` (named `name`) on network `key` and gives it an
+    /// address held by `holder`: one step for what is no container (a build's RUN steps).
+    /// [`NetworkSet::disconnect`] removes it; so does [`NetworkSet::reclaim`] once the holder
+    /// is dead.
+    pub fn activate_transient(
+        &mut self,
+        key: &str,
+        id: &str,
+        name: &str,
+        holder: Holder,
+        host_interface: &str,
+    ) -> Result<(Network, ActiveEndpoint)> {
+        let net = self.find_mut(key)?;
+        if !net.is_bridge() {
+            return Err(NetworkError::Invalid(format!(
+                "network {} has no addresses to give",
+                net.name
+            )));
+        }
+        if net.endpoints.contains_key(id) {
+            return Err(NetworkError::AlreadyConnected {
+                container: name.to_string(),
+                network: net.name.clone(),
+            });
+        }
+        net.endpoints.insert(
+            id.to_string(),
+            Endpoint {
+                container_name: name.to_string(),
+                aliases: Vec::new(),
+                requested_ip: None,
+                active: None,
+                transient: true,
+            },
+        );
+        self.activate(key, id, holder, host_interface)
     }
 
     /// Removes `container`'s endpoint from network `key`.
@@ -524,7 +567,8 @@ impl NetworkSet {
         gone
     }
 
-    /// Frees the addresses of dead holders; returns (network, container, endpoint) of each.
+    /// Frees the addresses of dead holders (removing transient endpoints whole); returns
+    /// (network, container, endpoint) of each.
     pub fn reclaim(&mut self) -> Vec<(Network, String, ActiveEndpoint)> {
         let mut freed = Vec::new();
         for net in &mut self.networks {
@@ -534,6 +578,8 @@ impl NetworkSet {
                     changed.push((id.clone(), ep.active.take().expect("checked")));
                 }
             }
+            net.endpoints
+                .retain(|_, ep| !(ep.transient && ep.active.is_none()));
             for (id, a) in changed {
                 freed.push((net.clone(), id, a));
             }

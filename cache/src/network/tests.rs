@@ -156,6 +156,56 @@ fn dead_holders_free_their_addresses() {
 }
 
 #[test]
+fn transient_endpoints_go_whole() {
+    let (_d, store) = store();
+    let nets = store.networks().unwrap();
+    let (net, a) = nets
+        .update(|s| s.activate_transient("bridge", "b1", "build-b1", Holder::current(), "v1"))
+        .unwrap();
+    assert_eq!(a.ip, Ipv4Addr::new(172, 17, 0, 2));
+    assert!(net.endpoints["b1"].transient);
+    let err = nets
+        .update(|s| s.activate_transient("bridge", "b1", "build-b1", Holder::current(), "v"))
+        .unwrap_err();
+    assert!(
+        matches!(err, NetworkError::AlreadyConnected { .. }),
+        "{err}"
+    );
+    assert!(nets
+        .update(|s| s.activate_transient("none", "b2", "b2", Holder::current(), "v"))
+        .is_err());
+    // Its holder died: reclaiming frees the address and forgets the endpoint.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = Holder::of_pid(child.id()).unwrap_or(Holder {
+        pid: child.id(),
+        start_time: 1,
+    });
+    child.wait().unwrap();
+    nets.update(|s| s.activate_transient("bridge", "b3", "b3", dead, "v3"))
+        .unwrap();
+    let freed = nets.update(|s| Ok(s.reclaim())).unwrap();
+    assert_eq!(freed.len(), 1);
+    assert_eq!(freed[0].1, "b3");
+    let bridge = nets.find("bridge").unwrap();
+    assert!(!bridge.endpoints.contains_key("b3"));
+    assert!(bridge.endpoints["b1"].active.is_some());
+    // A container's endpoint stays when its holder dies; a transient one goes on disconnect.
+    nets.update(|s| s.disconnect("bridge", "b1")).unwrap();
+    assert!(nets.find("bridge").unwrap().endpoints.is_empty());
+    // The record on disk does not carry the flag for containers' endpoints.
+    nets.update(|s| s.connect("bridge", "c", "c", vec![], None))
+        .unwrap();
+    let text = std::fs::read_to_string(
+        store
+            .metadata_dir()
+            .join("networks")
+            .join(format!("{}.json", bridge.id)),
+    )
+    .unwrap();
+    assert!(!text.contains("transient"), "{text}");
+}
+
+#[test]
 fn concurrent_allocations_never_collide() {
     let (_d, store) = store();
     let nets = store.networks().unwrap();
