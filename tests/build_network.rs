@@ -180,19 +180,13 @@ fn default_network_reaches_out_in_one_namespace_per_build() {
     assert!(check.contains("store is clean"), "{check}");
 }
 
-#[test]
-fn interrupted_build_leaves_no_veth() {
-    if !in_own_netns("interrupted_build_leaves_no_veth") {
-        return;
-    }
-    let env = Env::new();
-    env.import_base("base");
-    let ctx = context(
-        &env,
-        "slow",
-        "FROM base\nRUN echo step-running && sleep 120\n",
-    );
-    let mut child = strata(&env, &["--progress", "plain", "build", &ctx])
+/// Starts a build of `ctx` and waits until its RUN says `step-running`; returns the process
+/// and the thread collecting its log.
+fn running_build(
+    env: &Env,
+    ctx: &str,
+) -> (std::process::Child, std::thread::JoinHandle<String>, bool) {
+    let mut child = strata(env, &["--progress", "plain", "build", ctx])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -212,6 +206,22 @@ fn interrupted_build_leaves_no_veth() {
         log
     });
     let started = rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok();
+    (child, reader, started)
+}
+
+#[test]
+fn interrupted_build_leaves_no_veth() {
+    if !in_own_netns("interrupted_build_leaves_no_veth") {
+        return;
+    }
+    let env = Env::new();
+    env.import_base("base");
+    let ctx = context(
+        &env,
+        "slow",
+        "FROM base\nRUN echo step-running && sleep 120\n",
+    );
+    let (mut child, reader, started) = running_build(&env, &ctx);
     let during = strata_veths();
     // SIGINT to strata alone (as Ctrl-C would send it to the whole group): strata kills the step.
     Command::new("kill")
@@ -228,4 +238,31 @@ fn interrupted_build_leaves_no_veth() {
     assert_eq!(bridge_endpoints(&env), 0);
     let check = env.ok(&["system", "check"]);
     assert!(check.contains("store is clean"), "{check}");
+
+    // kill -9: the namespace dies with strata and its step, taking the veth pair; the address
+    // is a dead build's, which `system check --repair` removes with its endpoint.
+    let (mut child, reader, started) = running_build(&env, &ctx);
+    let pid = child.id();
+    Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    let log = reader.join().unwrap();
+    assert!(started, "the RUN never started: {log}");
+    // The kernel destroys a namespace (and its veth pair) shortly after its last user died.
+    let start = std::time::Instant::now();
+    while !strata_veths().is_empty() && start.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(strata_veths().is_empty(), "{}", ip(&["-o", "link"]));
+    let check = env.ok(&["system", "check"]);
+    assert!(
+        check.contains(&format!(
+            "garbage: address of dead build-{pid} on network bridge"
+        )),
+        "{check}"
+    );
+    env.ok(&["system", "check", "--repair"]);
+    assert_eq!(bridge_endpoints(&env), 0);
 }

@@ -60,8 +60,8 @@ pub fn run(global: &Global, args: CheckArgs) -> anyhow::Result<ExitCode> {
     for i in &left.interfaces {
         println!("garbage: network interface {i}");
     }
-    for (net, id) in &left.addresses {
-        println!("garbage: address of dead container {id} on network {net}");
+    for (net, owner) in &left.addresses {
+        println!("garbage: address of dead {owner} on network {net}");
     }
     for c in &left.cgroups {
         println!("garbage: cgroup strata/{c}");

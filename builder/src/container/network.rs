@@ -319,7 +319,8 @@ pub fn settings(
 pub struct Leftovers {
     /// Interfaces strata made whose network or container is gone.
     pub interfaces: Vec<String>,
-    /// Addresses held by dead processes: (network, container ID).
+    /// Addresses held by dead processes: (network, `container <ID>` or a build's endpoint
+    /// name).
     pub addresses: Vec<(String, String)>,
     /// cgroups (under `strata/`) of stopped containers of this store and empty step
     /// cgroups.

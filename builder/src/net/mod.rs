@@ -477,7 +477,7 @@ fn filter_resolv_conf(text: &str) -> String {
 pub struct Cleanup {
     /// Interfaces deleted.
     pub interfaces: Vec<String>,
-    /// Addresses freed (network name, container ID).
+    /// Addresses freed (network name, `container <ID>` or a build's endpoint name).
     pub addresses: Vec<(String, String)>,
 }
 
@@ -489,9 +489,14 @@ pub fn cleanup(store: &Store, repair: bool) -> Result<Cleanup> {
     let mut report = Cleanup::default();
     let list = nets.list()?;
     for net in &list {
-        for (id, _, a) in net.active() {
+        for (id, ep, a) in net.active() {
             if !a.holder.alive() {
-                report.addresses.push((net.name.clone(), id.clone()));
+                let owner = if ep.transient {
+                    ep.container_name.clone()
+                } else {
+                    format!("container {id}")
+                };
+                report.addresses.push((net.name.clone(), owner));
             }
         }
     }
