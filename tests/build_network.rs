@@ -170,12 +170,62 @@ fn default_network_reaches_out_in_one_namespace_per_build() {
     assert!(out.status.success(), "{log}");
     assert_eq!(
         log.matches(
-            "WARNING: RUN steps get loopback only, not network nosuch: network nosuch not found"
+            "WARNING: default network nosuch unavailable, RUN steps get loopback only: network nosuch not found"
         )
         .count(),
         1,
         "{log}"
     );
+    let check = env.ok(&["system", "check"]);
+    assert!(check.contains("store is clean"), "{check}");
+}
+
+#[test]
+fn bridge_that_cannot_be_set_up_gives_loopback_and_one_warning() {
+    if !in_own_netns("bridge_that_cannot_be_set_up_gives_loopback_and_one_warning") {
+        return;
+    }
+    // docker's docker0 holds the default bridge's subnet: strata refuses to make a second
+    // route for it, and the build goes on with loopback only.
+    let out = Command::new("sh")
+        .args([
+            "-ec",
+            "ip link add docker0 type bridge && ip addr add 172.17.0.1/16 dev docker0 && ip link set docker0 up",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let env = Env::new();
+    env.import_base("base");
+    let ctx = context(
+        &env,
+        "lo",
+        "FROM base\nRUN cat /proc/net/dev > /dev1\nRUN cat /proc/net/dev > /dev2\n",
+    );
+    let dest = env.path("out");
+    let spec = format!("type=local,dest={}", dest.display());
+    let out = output(strata(
+        &env,
+        &["--progress", "plain", "build", "-o", &spec, &ctx],
+    ));
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    let warning = "WARNING: default network bridge unavailable, RUN steps get loopback only: \
+                   network bridge: subnet 172.17.0.0/16 overlaps 172.17.0.1/16 of interface docker0";
+    assert_eq!(log.matches(warning).count(), 1, "{log}");
+    assert_eq!(log.matches("WARNING").count(), 1, "{log}");
+    for f in ["dev1", "dev2"] {
+        let names: Vec<String> = read(&dest, f)
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next())
+            .map(|n| n.trim().to_string())
+            .collect();
+        assert_eq!(names, ["lo"], "{f}");
+    }
+    assert!(strata_veths().is_empty(), "{}", ip(&["-o", "link"]));
+    assert!(!ip(&["-o", "link"]).contains("strata0"));
+    assert_eq!(bridge_endpoints(&env), 0);
     let check = env.ok(&["system", "check"]);
     assert!(check.contains("store is clean"), "{check}");
 }

@@ -19,6 +19,9 @@
 //! `strata <store tag> ...`, so [`cleanup`] (`system check`) finds and removes what a
 //! crashed process left, and nothing of anyone else's.
 //!
+//! A build's RUN steps on the default network share one namespace on a network
+//! ([`Transient`]: a transient endpoint held by the build process, gone with the build).
+//!
 //! Names resolve through `/etc/hosts`: each running container's hosts file lists the
 //! containers it shares a user-defined network with, rewritten in place ([`refresh_hosts`])
 //! whenever a container joins or leaves one.

@@ -244,7 +244,7 @@ impl<'a> BuildShared<'a> {
             let name = format!("build-{}", std::process::id());
             let warn = |cause: String| {
                 self.progress.event(Event::Warning(format!(
-                    "WARNING: RUN steps get loopback only, not network {key}: {cause}"
+                    "WARNING: default network {key} unavailable, RUN steps get loopback only: {cause}"
                 )));
             };
             match crate::net::Transient::join(self.store, key, &name) {
