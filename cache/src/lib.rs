@@ -63,6 +63,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod blob_writer;
 mod blockmaps;
 mod buildcache;
 mod catalogue;

@@ -16,14 +16,15 @@
 //! content fsynced, so `blobs/sha256/<hex>` always holds complete content with that digest
 //! (short of disk corruption, which `check` detects).
 
-use crate::digest::{Digest, DigestReader, Hasher, VerifyingReader};
+pub use crate::blob_writer::BlobWriter;
+use crate::digest::{Digest, DigestReader, VerifyingReader};
 use crate::error::{Error, IoContext, Result};
 use crate::lock::{Exclusive, FileLock, Lease, Mode};
 use crate::oci::ImageIndex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -38,7 +39,6 @@ const OCI_LAYOUT: &str = "oci-layout";
 const OCI_LAYOUT_CONTENT: &str = "{\"imageLayoutVersion\":\"1.0.0\"}";
 const INDEX: &str = "index.json";
 pub(crate) const INDEX_TMP: &str = "index.json.tmp";
-const COPY_BUFFER: usize = 256 << 10;
 
 /// A handle on a content-addressed image store. Cheap to clone; every method is safe to call
 /// from several threads and several processes at once (see [`Lease`] for the one rule
@@ -313,13 +313,7 @@ impl Store {
         let lease = self.lease()?;
         let tmp = self.new_tmp_path();
         let file = create_new(&tmp)?;
-        Ok(BlobWriter {
-            out: Some(BufWriter::with_capacity(COPY_BUFFER, file)),
-            hasher: Hasher::new(),
-            tmp,
-            blobs: self.blobs.clone(),
-            _lease: lease,
-        })
+        Ok(BlobWriter::new(file, tmp, self.blobs.clone(), lease))
     }
 
     /// Streams `reader` into a blob; see [`BlobWriter::commit`] for `expected`.
@@ -327,7 +321,7 @@ impl Store {
         let mut w = self.blob_writer()?;
         let mut reader = DigestReader::new(reader);
         io::copy(&mut reader, &mut w).map_err(|e| Error::Stream {
-            context: format!("copying into {}", w.tmp.display()),
+            context: "copying into a new blob".to_string(),
             source: e,
         })?;
         w.commit(expected)
@@ -408,96 +402,6 @@ impl Store {
         drop(f);
         fs::rename(&tmp, self.index_path()).ctx("rename", self.index_path())?;
         sync_dir(&self.root)
-    }
-}
-
-/// Writes one blob: content goes to a temp file in `strata/v1/tmp/` while being hashed, and
-/// becomes visible only through [`BlobWriter::commit`]. Dropping the writer without committing
-/// removes the temp file.
-#[derive(Debug)]
-pub struct BlobWriter {
-    out: Option<BufWriter<File>>,
-    hasher: Hasher,
-    tmp: PathBuf,
-    blobs: PathBuf,
-    _lease: Lease,
-}
-
-impl BlobWriter {
-    /// Bytes written so far.
-    pub fn bytes_written(&self) -> u64 {
-        self.hasher.len()
-    }
-
-    /// Digest of the bytes written so far.
-    pub fn digest(&self) -> Digest {
-        self.hasher.digest()
-    }
-
-    /// Finishes the blob: checks the digest computed while streaming against `expected` (a
-    /// mismatch is [`Error::DigestMismatch`] and the content is discarded, never visible),
-    /// fsyncs the file, renames it into `blobs/sha256/` and fsyncs that directory. When the
-    /// blob already exists the temp file is just removed. Returns the digest and size.
-    pub fn commit(mut self, expected: Option<&Digest>) -> Result<(Digest, u64)> {
-        let out = self.out.take().expect("BlobWriter used after commit");
-        let file = out.into_inner().map_err(|e| Error::Stream {
-            context: format!("flushing {}", self.tmp.display()),
-            source: e.into_error(),
-        });
-        let (digest, size) = std::mem::take(&mut self.hasher).finish();
-        let result = (|| {
-            let file = file?;
-            if let Some(expected) = expected {
-                if *expected != digest {
-                    return Err(Error::DigestMismatch {
-                        expected: *expected,
-                        actual: digest,
-                        size,
-                    });
-                }
-            }
-            file.sync_all().ctx("fsync", &self.tmp)?;
-            drop(file);
-            let dest = self.blobs.join(digest.hex());
-            // Same name means same content; a size difference means the old file is damaged
-            // (truncated), so replace it.
-            if fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == size) {
-                return Ok(());
-            }
-            fs::rename(&self.tmp, &dest).ctx("rename", &dest)?;
-            sync_dir(&self.blobs)
-        })();
-        // Whatever happened, the temp file must not outlive this call (after a successful
-        // rename it no longer exists and this is a no-op).
-        remove_quietly(&self.tmp);
-        result.map(|()| (digest, size))
-    }
-}
-
-impl Write for BlobWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let out = self
-            .out
-            .as_mut()
-            .ok_or_else(|| io::Error::other("BlobWriter used after commit"))?;
-        let n = out.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self.out.as_mut() {
-            Some(out) => out.flush(),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for BlobWriter {
-    fn drop(&mut self) {
-        if self.out.take().is_some() {
-            remove_quietly(&self.tmp);
-        }
     }
 }
 

@@ -163,9 +163,9 @@ fn blob_writer_streams_and_drop_discards() {
     let mut inner = DigestWriter::new(outer);
     inner.write_all(b"uncompressed tar bytes").unwrap();
     let (outer, diff_id, _) = inner.finish();
-    let (w, digest, size) = outer.finish();
+    let (mut w, digest, size) = outer.finish();
     assert_eq!(w.bytes_written(), size);
-    assert_eq!(w.digest(), digest);
+    assert_eq!(w.digest().unwrap(), digest);
     let (stored, n) = w.commit(Some(&digest)).unwrap();
     assert_eq!((stored, n), (digest, size));
     assert_eq!(diff_id, Digest::of_bytes(b"uncompressed tar bytes"));

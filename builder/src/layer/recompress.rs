@@ -143,8 +143,20 @@ pub fn layer_variant(
             return Err(io_err(e));
         }
     };
+    let blob = match actual == *diff_id {
+        true => match writer.digest() {
+            Ok(digest) => Some(digest),
+            Err(e) => {
+                if let Some(tee) = tee {
+                    tee.finish(None);
+                }
+                return Err(e.into());
+            }
+        },
+        false => None,
+    };
     if let Some(tee) = tee {
-        tee.finish((actual == *diff_id).then(|| writer.digest()));
+        tee.finish(blob);
     }
     if actual != *diff_id {
         return Err(RecompressError::DiffIdMismatch {
