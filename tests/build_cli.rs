@@ -509,3 +509,54 @@ fn ctrl_c_cancels_cleanly() {
     let report = env.ok(&["system", "check"]);
     assert!(report.contains("store is"), "{report}");
 }
+
+#[test]
+fn uncompressed_layers_have_the_diff_ids_of_compressed_ones() {
+    let env = Env::new();
+    env.import_base("base");
+    let ctx = env.path("ctx");
+    // A RUN layer of several MiB (streamed through the blob writer's threads) and a COPY one.
+    write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM base\nCOPY app.txt /app/\n\
+                 RUN head -c 5000000 /dev/urandom > /big && echo done > /small\n",
+            ),
+            ("app.txt", "app\n"),
+        ],
+    );
+    let mut layers = Vec::new();
+    for compression in ["none", "gzip", "zstd"] {
+        let tag = format!("c:{compression}");
+        build_ok(
+            &env,
+            &ctx,
+            &[
+                "--compression",
+                compression,
+                "--no-cache",
+                // New directories get the build's time otherwise.
+                "--build-arg",
+                "SOURCE_DATE_EPOCH=1700000000",
+                "-t",
+                &tag,
+            ],
+        );
+        layers.push(inspect(&env, &tag)["RootFS"]["Layers"].clone());
+    }
+    // The RUN's random bytes differ between builds; the COPY layer and the base do not.
+    for l in &layers {
+        assert_eq!(l.as_array().unwrap().len(), 3, "{l}");
+        assert_eq!(l[0], layers[0][0]);
+        assert_eq!(l[1], layers[0][1], "COPY layer's diffID: {layers:?}");
+    }
+    // The store verifies every blob against its digest, and config against manifest.
+    assert!(env.ok(&["system", "check"]).contains("store is clean"));
+    let out = env.path("out.tar");
+    env.ok(&["save", "-o", out.to_str().unwrap(), "c:none"]);
+    assert!(env
+        .ok(&["load", "-i", out.to_str().unwrap()])
+        .contains("c:none"));
+}

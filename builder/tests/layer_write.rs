@@ -127,7 +127,7 @@ fn thread_count_does_not_change_the_blob() {
         // The blob decodes to the tar whose digest is the diffID.
         let (imported, _) =
             import_tar(&blobs[0].1[..], std::io::sink(), LayerCompression::None).unwrap();
-        assert_eq!(imported.diff_id, blobs[0].0.diff_id, "{c:?}");
+        assert_eq!(Some(imported.diff_id), blobs[0].0.diff_id, "{c:?}");
         assert_eq!(imported.uncompressed_size, blobs[0].0.uncompressed_size);
     }
 }
@@ -213,7 +213,7 @@ fn headers_are_normalized() {
     assert!(by("a/").xattrs.is_empty());
     // The stream is one whole archive by the importer's structure check, too.
     let (imported, _) = import_tar(&blob[..], std::io::sink(), LayerCompression::None).unwrap();
-    assert_eq!(imported.diff_id, info.diff_id);
+    assert_eq!(Some(imported.diff_id), info.diff_id);
     // No end-of-archive padding beyond the two zero blocks.
     let mut tar = Vec::new();
     flate2::read::GzDecoder::new(&blob[..])
@@ -314,5 +314,38 @@ fn external_tools_read_the_layer() {
             let ours: Vec<String> = list(&blob).into_iter().map(|e| e.name).collect();
             assert_eq!(names, ours, "{tool}");
         }
+    }
+}
+
+#[test]
+fn an_uncompressed_layer_can_take_its_diff_id_from_the_blob() {
+    let a = tempfile::tempdir().unwrap();
+    make_tree(a.path(), false, 1_600_000_000);
+    let from_blob = |c| LayerOptions {
+        diff_id_from_blob: true,
+        ..opts(c)
+    };
+    // Uncompressed: the tar is left unhashed, and the blob's digest is the diffID.
+    let (hashed, plain) = write(a.path(), &opts(LayerCompression::None));
+    let (unhashed, same) = write(a.path(), &from_blob(LayerCompression::None));
+    assert!(plain == same, "the option changed the bytes");
+    assert_eq!(unhashed.diff_id, None);
+    let blob = strata_cache::Digest::of_bytes(&same);
+    assert_eq!(Some(unhashed.diff_id_or_blob(&blob)), hashed.diff_id);
+    assert_eq!(
+        (unhashed.uncompressed_size, unhashed.entries),
+        (hashed.uncompressed_size, hashed.entries)
+    );
+    // Compressed: the blob is not the tar, so the option changes nothing.
+    for c in [LayerCompression::Gzip(6), LayerCompression::Zstd(3)] {
+        let (i1, b1) = write(a.path(), &opts(c));
+        let (i2, b2) = write(a.path(), &from_blob(c));
+        assert_eq!(i1, i2, "{c:?}");
+        assert!(i2.diff_id.is_some(), "{c:?}");
+        assert_eq!(
+            i2.diff_id_or_blob(&strata_cache::Digest::of_bytes(&b2)),
+            i1.diff_id.unwrap()
+        );
+        assert!(b1 == b2, "{c:?}");
     }
 }

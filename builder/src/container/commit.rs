@@ -257,25 +257,30 @@ pub fn commit_container(
     let layer_opts = LayerOptions {
         compression: opts.compression,
         overlay_whiteouts: true,
+        diff_id_from_blob: true,
         ..LayerOptions::default()
     };
     let mut writer = store.blob_writer()?;
     let info = write_upper_layer(upper, &lowers, &stubs, &layer_opts, &mut writer)?;
-    let empty = info.diff_id.to_string() == EMPTY_LAYER_DIFF_ID;
-    let new_layer = if empty {
+    // No entries: the tar is the end-of-archive marker alone, whose diffID is the empty layer's.
+    let new_layer = if info.entries == 0 {
         // Dropping the writer removes its temp file.
         drop(writer);
         None
     } else {
         let (digest, size) = writer.commit(None)?;
-        Some(Descriptor::new(opts.compression.media_type(), digest, size))
+        let diff_id = info.diff_id_or_blob(&digest);
+        Some((
+            Descriptor::new(opts.compression.media_type(), digest, size),
+            diff_id,
+        ))
     };
 
     let base = &image.config;
     let mut diff_ids = base.rootfs.diff_ids.clone();
     let mut layers = image.manifest.layers.clone();
-    if let Some(layer) = &new_layer {
-        diff_ids.push(info.diff_id);
+    if let Some((layer, diff_id)) = &new_layer {
+        diff_ids.push(*diff_id);
         layers.push(layer.clone());
     }
     let mut history = base.history.clone();
@@ -284,7 +289,7 @@ pub fn commit_container(
         created_by: Some(created_by(&opts.container_config)),
         author: opts.author.clone().filter(|a| !a.is_empty()),
         comment: opts.message.clone().filter(|m| !m.is_empty()),
-        empty_layer: empty,
+        empty_layer: new_layer.is_none(),
     });
     let mut extra = serde_json::Map::new();
     if let Some(id) = &opts.container_id {
@@ -334,7 +339,7 @@ pub fn commit_container(
     Ok(Committed {
         id: config_digest,
         manifest: descriptor,
-        diff_id: new_layer.map(|_| info.diff_id),
+        diff_id: new_layer.map(|(_, diff_id)| diff_id),
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod blockcache;
 mod compression;
+mod diffid;
 mod extract;
 pub mod overlay;
 mod parallel;

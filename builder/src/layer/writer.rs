@@ -6,6 +6,7 @@
 //! what the files say: names relative to the root, mode bits, numeric ids (no user names),
 //! whole-second mtimes (clamped to `SOURCE_DATE_EPOCH` when given), no atime/ctime.
 
+use super::diffid::TarHash;
 use super::overlay::{MergedDir, OverlayView};
 use super::parallel::{BlockCache, ParallelEncoder};
 use super::tarfmt::{self, Entry, Kind, ZEROS};
@@ -19,7 +20,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use strata_cache::{BlockMap, Digest, DigestWriter};
+use strata_cache::{BlockMap, Digest};
 
 /// How to write a layer.
 #[derive(Debug, Clone, Default)]
@@ -36,13 +37,19 @@ pub struct LayerOptions {
     /// Where gzip blocks compressed before can be copied from (the bytes do not depend on
     /// it); with one, [`LayerInfo::blocks`] says where this blob's blocks lie.
     pub block_cache: Option<Arc<dyn BlockCache>>,
+    /// The caller takes an uncompressed layer's diffID from its blob's digest, which its sink
+    /// (a store blob writer) computes over the very same bytes: with
+    /// [`LayerCompression::None`] the tar is then not hashed a second time here and
+    /// [`LayerInfo::diff_id`] is `None`. No effect on compressed layers.
+    pub diff_id_from_blob: bool,
 }
 
 /// What writing a layer produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerInfo {
-    /// sha256 of the uncompressed tar.
-    pub diff_id: Digest,
+    /// sha256 of the uncompressed tar; `None` when left to the caller
+    /// ([`LayerOptions::diff_id_from_blob`], see [`LayerInfo::diff_id_or_blob`]).
+    pub diff_id: Option<Digest>,
     /// Size of the uncompressed tar.
     pub uncompressed_size: u64,
     /// Bytes handed to the sink (the blob's size).
@@ -53,6 +60,15 @@ pub struct LayerInfo {
     /// [`strata_cache::Store::blockmap_put`] once the blob is stored (gzip with a block
     /// cache, two blocks or more).
     pub blocks: Option<BlockMap>,
+}
+
+impl LayerInfo {
+    /// The diffID, given the digest of the blob this layer was written as: the tar's hash, or
+    /// when the tar was left unhashed (uncompressed, [`LayerOptions::diff_id_from_blob`]) the
+    /// blob's digest, the same sha256 of the same bytes.
+    pub fn diff_id_or_blob(&self, blob: &Digest) -> Digest {
+        self.diff_id.unwrap_or(*blob)
+    }
 }
 
 /// Why a layer could not be written.
@@ -119,7 +135,7 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-pub(super) type Out<W> = BufWriter<DigestWriter<ParallelEncoder<Counting<W>>>>;
+pub(super) type Out<W> = BufWriter<TarHash<ParallelEncoder<Counting<W>>>>;
 
 /// The stream a layer's tar goes into: buffered, hashed (diffID), compressed, counted (for
 /// layers written entry by entry, see `tree.rs`).
@@ -134,9 +150,11 @@ pub(super) fn open_stream<W: Write>(sink: W, opts: &LayerOptions) -> Result<Out<
         opts.block_cache.clone(),
     )
     .map_err(LayerWriteError::Stream)?;
+    let hash = !(opts.diff_id_from_blob && opts.compression == LayerCompression::None);
+    // Large writes into the hasher and compressor; tar headers alone are 512 bytes.
     Ok(BufWriter::with_capacity(
         1 << 20,
-        DigestWriter::new(encoder),
+        TarHash::new(encoder, hash),
     ))
 }
 
@@ -289,18 +307,7 @@ fn write_tree(source: Source<'_>, opts: &LayerOptions, sink: impl Write) -> Resu
         }
         Source::Merged(view) => (Some(view), &BTreeSet::new()),
     };
-    let encoder = ParallelEncoder::with_block_cache(
-        Counting {
-            inner: sink,
-            count: 0,
-        },
-        opts.compression,
-        opts.threads,
-        opts.block_cache.clone(),
-    )
-    .map_err(LayerWriteError::Stream)?;
-    // Large writes into the hasher and compressor; tar headers alone are 512 bytes.
-    let out: Out<_> = BufWriter::with_capacity(1 << 20, DigestWriter::new(encoder));
+    let out = open_stream(sink, opts)?;
     let mut w = Walker {
         opts,
         view,
@@ -318,23 +325,8 @@ fn write_tree(source: Source<'_>, opts: &LayerOptions, sink: impl Write) -> Resu
         }
     };
     w.walk(first)?;
-    let Walker {
-        mut out, entries, ..
-    } = w;
-    out.write_all(&ZEROS).map_err(LayerWriteError::Stream)?;
-    let hashed = out
-        .into_inner()
-        .map_err(|e| LayerWriteError::Stream(e.into_error()))?;
-    let (encoder, diff_id, uncompressed_size) = hashed.finish();
-    let (mut counting, blocks) = encoder.finish_with_map().map_err(LayerWriteError::Stream)?;
-    counting.flush().map_err(LayerWriteError::Stream)?;
-    Ok(LayerInfo {
-        diff_id,
-        uncompressed_size,
-        compressed_size: counting.count,
-        entries,
-        blocks,
-    })
+    let Walker { out, entries, .. } = w;
+    close_stream(out, entries)
 }
 
 /// A directory being walked: its tar name prefix and its remaining children, sorted.

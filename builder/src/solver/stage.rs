@@ -367,7 +367,7 @@ fn commit_layer(
     record_blocks(shared, &digest, &info);
     let descriptor =
         strata_cache::Descriptor::new(shared.request.compression.media_type(), digest, size);
-    let diff_id = info.diff_id;
+    let diff_id = info.diff_id_or_blob(&digest);
     store.create_snapshot(&diff_id, |dest: &Path| -> Result<(), SolveError> {
         std::fs::remove_dir(dest).map_err(|e| SolveError::Io(dest.display().to_string(), e))?;
         std::fs::rename(tree, dest).map_err(|e| SolveError::Io(dest.display().to_string(), e))
@@ -385,6 +385,9 @@ fn layer_options(shared: &BuildShared<'_>, overlay: bool) -> LayerOptions {
         overlay_whiteouts: overlay,
         threads: shared.request.compression_threads,
         block_cache: shared.block_cache.clone(),
+        // Both callers write into a store blob writer, whose digest is the diffID of an
+        // uncompressed layer.
+        diff_id_from_blob: true,
     }
 }
 
@@ -413,7 +416,7 @@ fn commit_entries(shared: &BuildShared<'_>, entries: &LayerTree) -> Result<Layer
             digest,
             size,
         ),
-        diff_id: info.diff_id,
+        diff_id: info.diff_id_or_blob(&digest),
     })
 }
 
