@@ -69,6 +69,7 @@ impl Transient {
 
 impl Drop for Transient {
     fn drop(&mut self) {
+        let started = Instant::now();
         let a = &self.attachment;
         if let Err(e) = delete_link(Some(&a.endpoint.host_interface)) {
             tracing::warn!("delete {}: {e}", a.endpoint.host_interface);
@@ -79,10 +80,11 @@ impl Drop for Transient {
             .and_then(|n| n.update(|s| s.disconnect(&a.network_id, &self.id)));
         match released {
             Ok(_) => tracing::debug!(
-                "network namespace torn down: {} deleted, {} released on {}",
+                "network namespace torn down: {} deleted, {} released on {} in {:.1?}",
                 a.endpoint.host_interface,
                 a.endpoint.ip,
-                a.network
+                a.network,
+                started.elapsed()
             ),
             // `system check --repair` frees it: its holder (this process) is about to end.
             Err(e) => tracing::warn!("release {} on {}: {e}", a.endpoint.ip, a.network),
