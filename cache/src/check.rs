@@ -343,7 +343,10 @@ impl Store {
         };
         for path in &found.temp_files {
             let size = fs::symlink_metadata(path).map(|m| m.len()).unwrap_or(0);
-            remove(path.clone(), size, &mut rep);
+            // A killed build's scratch directory is a tree.
+            crate::store::remove_temp_entry(path);
+            rep.bytes_freed += size;
+            rep.files_removed.push(path.clone());
         }
         for path in &found.stray_files {
             if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {

@@ -9,7 +9,7 @@
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::store::{remove_quietly, sync_dir, Store, INDEX_TMP};
+use crate::store::{remove_temp_entry, sync_dir, Store, INDEX_TMP};
 use crate::walk::{extra_roots, walk_all};
 use std::fs;
 use std::io;
@@ -120,7 +120,7 @@ impl Store {
         }
         for (path, size) in self.temp_files()? {
             if !opts.dry_run {
-                remove_quietly(&path);
+                remove_temp_entry(&path);
             }
             report.temp_files_removed += 1;
             report.temp_bytes_freed += size;

@@ -438,6 +438,44 @@ pub(crate) fn write_file_atomic(
     result
 }
 
+/// Removes a leftover of `strata/v1/tmp/`: a temp file, or a step's scratch directory tree
+/// (left by a killed build). A tree with a mount point inside (a live sandbox's) stays.
+pub(crate) fn remove_temp_entry(path: &Path) {
+    if !fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return remove_quietly(path);
+    }
+    if has_mount_below(path) {
+        tracing::warn!(
+            "{}: not removed: something is mounted inside",
+            path.display()
+        );
+        return;
+    }
+    if let Err(e) = crate::snapshots::remove_tree(path) {
+        tracing::warn!("{e}");
+    }
+}
+
+/// Whether a mount point of this mount namespace is `dir` or below it.
+fn has_mount_below(dir: &Path) -> bool {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        // Cannot tell: keep the tree.
+        return true;
+    };
+    let dir = dir.to_string_lossy();
+    let prefix = format!("{}/", dir.trim_end_matches('/'));
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        // mountinfo escapes space, tab, newline and backslash as octal.
+        .map(|p| {
+            p.replace("\\040", " ")
+                .replace("\\011", "\t")
+                .replace("\\012", "\n")
+                .replace("\\134", "\\")
+        })
+        .any(|p| p == dir || p.starts_with(&prefix))
+}
+
 pub(crate) fn remove_quietly(path: &Path) {
     if let Err(e) = fs::remove_file(path) {
         if e.kind() != io::ErrorKind::NotFound {

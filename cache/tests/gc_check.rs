@@ -381,3 +381,29 @@ fn gc_under_own_lease_is_an_error_not_a_hang() {
     drop(lease);
     other.join().unwrap().unwrap();
 }
+
+#[test]
+fn killed_builds_scratch_directories_are_removed_by_repair_and_gc() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, store) = store();
+    let scratch = |name: &str| {
+        // What a build killed mid-RUN leaves: a tree with an overlay work dir of mode 000.
+        let step = store.tmp_dir().join(name);
+        fs::create_dir_all(step.join("upper/etc")).unwrap();
+        fs::write(step.join("upper/etc/f"), b"x").unwrap();
+        fs::create_dir_all(step.join("work/work")).unwrap();
+        fs::set_permissions(step.join("work/work"), fs::Permissions::from_mode(0)).unwrap();
+        step
+    };
+    let first = scratch("step-1");
+    let report = store.check(false).unwrap();
+    assert_eq!(report.temp_files, vec![first.clone()], "{report:?}");
+    store.check(true).unwrap();
+    assert!(!first.exists());
+    assert!(store.check(false).unwrap().is_clean());
+
+    let second = scratch("step-2");
+    let gc = store.gc(&GcOptions::default()).unwrap();
+    assert_eq!(gc.temp_files_removed, 1);
+    assert!(!second.exists());
+}
