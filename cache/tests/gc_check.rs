@@ -392,7 +392,7 @@ fn killed_builds_scratch_directories_are_removed_by_repair_and_gc() {
         fs::create_dir_all(step.join("upper/etc")).unwrap();
         fs::write(step.join("upper/etc/f"), b"x").unwrap();
         fs::create_dir_all(step.join("work/work")).unwrap();
-        fs::set_permissions(step.join("work/work"), fs::Permissions::from_mode(0)).unwrap();
+        fs::set_permissions(step.join("work/work"), fs::Permissions::from_mode(0o000)).unwrap();
         step
     };
     let first = scratch("step-1");
