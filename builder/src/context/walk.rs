@@ -158,18 +158,23 @@ impl Pool<'_> {
         };
         let mut dents = Vec::new();
         for de in read {
-            dents.push(de.map_err(io_err(&job.host))?);
+            let de = de.map_err(io_err(&job.host))?;
+            // The name once per entry: `file_name()` allocates, and a sort calls it often.
+            dents.push((de.file_name(), de));
         }
-        dents.sort_by(|a, b| a.file_name().as_bytes().cmp(b.file_name().as_bytes()));
+        dents.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let mut children = Vec::with_capacity(dents.len());
         let mut subjobs = Vec::new();
-        for de in dents {
-            let name = de.file_name();
+        for (name, de) in dents {
             let name_str = String::from_utf8_lossy(name.as_bytes());
             let path = if job.rel.is_empty() {
                 name_str.into_owned()
             } else {
-                format!("{}/{name_str}", job.rel)
+                let mut path = String::with_capacity(job.rel.len() + 1 + name_str.len());
+                path.push_str(&job.rel);
+                path.push('/');
+                path.push_str(&name_str);
+                path
             };
             let meta = de.metadata().map_err(|e| io_err(de.path())(e))?;
             let mut kind = EntryKind::from_meta(meta.file_type());

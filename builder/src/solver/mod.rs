@@ -311,7 +311,7 @@ pub fn build(
     }
     let lease = store.lease()?;
     let stat_path = stat_cache_path(store, &request.context_dir);
-    let shared = BuildShared {
+    let mut shared = BuildShared {
         store,
         request,
         sandbox: Sandbox::new(request.runtime.clone())
@@ -344,6 +344,11 @@ pub fn build(
             let _ = cache.save(&stat_path);
         }
     }
+    // A large context's view and stat cache are big trees; freeing them is on nobody's
+    // critical path (the command usually exits right after), so it happens aside.
+    let context = shared.context.take();
+    let stats = shared.stat_cache.take();
+    std::thread::spawn(move || drop((context, stats)));
     drop(lease);
     let (cached_steps, executed_steps) = *shared.counts.lock().unwrap_or_else(|e| e.into_inner());
     Ok(BuildResult {
