@@ -19,7 +19,7 @@
 //! They are never GC roots.
 
 use crate::digest::Digest;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::store::Store;
 use std::fs;
 use std::io;
@@ -174,14 +174,8 @@ impl Store {
     /// The map files, with the blob each describes.
     fn blockmap_files(&self) -> Result<Vec<(Digest, PathBuf)>> {
         let dir = self.blockmaps_dir();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io("read directory", dir, e)),
-        };
         let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.ctx("read directory", &dir)?;
+        for entry in crate::store::dir_entries(&dir)? {
             let name = entry.file_name();
             let Some(hex) = name.to_str().and_then(|n| n.strip_suffix(".map")) else {
                 continue;

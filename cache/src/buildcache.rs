@@ -265,14 +265,8 @@ impl Store {
     /// Record files: `(path, key)`, key None for names that are not `<hex>.json`.
     pub(crate) fn cache_files(&self) -> Result<Vec<(PathBuf, Option<CacheKey>)>> {
         let dir = self.buildcache_dir();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io("read directory", dir, e)),
-        };
         let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.ctx("read directory", &dir)?;
+        for entry in crate::store::dir_entries(&dir)? {
             let name = entry.file_name().to_string_lossy().into_owned();
             let key = name
                 .strip_suffix(".json")

@@ -407,13 +407,7 @@ impl Store {
         let dir = self.containers_dir();
         let mut complete = Vec::new();
         let mut garbage = Vec::new();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((complete, garbage)),
-            Err(e) => return Err(Error::io("read directory", dir, e)),
-        };
-        for entry in entries {
-            let entry = entry.ctx("read directory", &dir)?;
+        for entry in crate::store::dir_entries(&dir)? {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             let Ok(id) = name.parse::<ContainerId>() else {

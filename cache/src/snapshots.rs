@@ -210,13 +210,7 @@ impl Store {
     pub(crate) fn scan_snapshots(&self) -> Result<SnapshotScan> {
         let dir = self.snapshots_dir();
         let mut scan = SnapshotScan::default();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(scan),
-            Err(e) => return Err(Error::io("read directory", dir, e)),
-        };
-        for entry in entries {
-            let entry = entry.ctx("read directory", &dir)?;
+        for entry in crate::store::dir_entries(&dir)? {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             let Ok(diff_id) = Digest::from_hex(&name) else {

@@ -476,6 +476,17 @@ fn has_mount_below(dir: &Path) -> bool {
         .any(|p| p == dir || p.starts_with(&prefix))
 }
 
+/// The entries of `dir`; none when it does not exist (a store area nothing was written to
+/// yet).
+pub(crate) fn dir_entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("read directory", dir.to_path_buf(), e)),
+    };
+    entries.map(|e| e.ctx("read directory", dir)).collect()
+}
+
 pub(crate) fn remove_quietly(path: &Path) {
     if let Err(e) = fs::remove_file(path) {
         if e.kind() != io::ErrorKind::NotFound {

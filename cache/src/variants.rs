@@ -12,7 +12,7 @@
 //! diffID; with the last such image it becomes garbage like any unreferenced blob.
 
 use crate::digest::Digest;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::oci::Descriptor;
 use crate::store::Store;
 use chrono::{DateTime, Utc};
@@ -138,13 +138,7 @@ pub(crate) fn variant_roots(
 ) -> Result<BTreeMap<Digest, String>> {
     let dir = store.variants_dir();
     let mut out = BTreeMap::new();
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::io("read directory", dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.ctx("read directory", &dir)?;
+    for entry in crate::store::dir_entries(&dir)? {
         let path = entry.path();
         let Ok(bytes) = fs::read(&path) else {
             continue;

@@ -151,13 +151,7 @@ pub(crate) fn extra_roots(store: &Store) -> Result<BTreeMap<Digest, String>> {
         .into_iter()
         .map(|d| (d, "build cache".to_string()))
         .collect();
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::io("read directory", dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.ctx("read directory", &dir)?;
+    for entry in crate::store::dir_entries(&dir)? {
         let path = entry.path();
         if !entry.file_type().ctx("stat", &path)?.is_file() {
             continue;
