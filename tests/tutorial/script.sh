@@ -95,7 +95,14 @@ run rm-missing none rm "${PFX}-nosuch"
 # containers and tagged images, which these leave alone.
 run container-prune frame container prune -f
 run ps-a-after-prune header ps -a
+# A dangling image on both sides, so that prune deletes something whatever else the daemon
+# holds: the second import takes the tag from the first.
+mkdir "$TMP/d" && echo one >"$TMP/d/f" && tar -C "$TMP/d" -cf "$TMP/one.tar" f &&
+	echo two >"$TMP/d/f" && tar -C "$TMP/d" -cf "$TMP/two.tar" f
+run import-first none import "$TMP/one.tar" "${PFX}-dangling:v1"
+run import-second none import "$TMP/two.tar" "${PFX}-dangling:v1"
 run image-prune frame image prune -f
+run rmi-imported none rmi "${PFX}-dangling:v1"
 run system-df col1 system df
 run system-info none system info
 run info none info
