@@ -609,40 +609,7 @@ impl<W: Write> Walker<'_, W> {
 
     /// Copies exactly `size` bytes of the file, then the padding.
     fn content(&mut self, path: &Path, size: u64) -> Result<()> {
-        use rustix::fs::{Mode, OFlags};
-        let fd = rustix::fs::open(
-            path,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY,
-            Mode::empty(),
-        )
-        .map_err(|e| LayerWriteError::Read {
-            path: path.to_path_buf(),
-            source: e.into(),
-        })?;
-        let mut file = File::from(fd);
-        let mut left = size;
-        while left > 0 {
-            let want = left.min(self.buf.len() as u64) as usize;
-            let n = match file.read(&mut self.buf[..want]) {
-                Ok(0) => {
-                    return Err(LayerWriteError::Changed {
-                        path: path.to_path_buf(),
-                        expected: size,
-                    })
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(read_err(path)(e)),
-            };
-            self.out
-                .write_all(&self.buf[..n])
-                .map_err(LayerWriteError::Stream)?;
-            left -= n as u64;
-        }
-        let pad = tarfmt::padding(size);
-        self.out
-            .write_all(&ZEROS[..pad])
-            .map_err(LayerWriteError::Stream)
+        copy_content(&mut self.out, path, size, &mut self.buf)
     }
 
     /// The layer xattrs of `path` sorted by name, and whether it is an opaque overlay dir.
